@@ -1,0 +1,40 @@
+# The two commands of a fresh machine: `make run` (the tutorial, headless, against the embedded
+# development server) and `make test` (every test). Both install what they need first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: run test install install-test browser lint
+
+run: install
+	$(VENV)/bin/shopper-chat run
+
+test: install-test browser lint
+	$(VENV)/bin/pytest
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+# The browser test drives Debian's Chromium; install it when it is missing and apt is at hand.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium is missing: install it (Debian: apt-get install chromium) for the browser test"; fi; }
+
+lint: install-test
+	$(VENV)/bin/ruff check lib tests benchmarks
+	$(VENV)/bin/mypy

@@ -1,0 +1,1 @@
+"""shopper_chat."""

@@ -1,0 +1,34 @@
+"""Fixtures shared by every test area: a running development server and a clean environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET", "CONNECT_USER_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def clean_connect_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's own Connect settings."""
+    for name in CONNECT_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def devserver_url() -> Iterator[str]:
+    """One development server on loopback for the whole session (reset per test by `devserver`)."""
+    from shopper_chat.devserver import serve
+
+    with serve(seed=7, clock="2026-01-15T17:00:00Z") as base_url:
+        yield base_url
+
+
+@pytest.fixture()
+def devserver(devserver_url: str) -> str:
+    """The session's development server, reset to an empty state with a fixed seed and clock."""
+    import httpx
+
+    httpx.post(f"{devserver_url}/_emulator/reset", timeout=10).raise_for_status()
+    return devserver_url
