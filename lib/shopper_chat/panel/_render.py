@@ -1,0 +1,173 @@
+"""Pure HTML for the panel: one bubble, the header, the stylesheet. No widgets, no state.
+
+Every value that came from the server is escaped; only http(s) URLs become `src` attributes.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+from importlib import resources
+
+from shopper_chat.panel.model import MAX_BODY_CHARS, ChatEntry, PanelStatus
+
+__all__ = ["CSS", "render_counter", "render_empty", "render_entry", "render_header"]
+
+
+def _safe_url(url: str) -> str:
+    url = (url or "").strip()
+    return html.escape(url, quote=True) if url.startswith(("http://", "https://")) else ""
+
+
+def _css_url(url: str) -> str:
+    """A URL for `background-image: url("...")` inside a style attribute, or "" if not http(s)."""
+    url = (url or "").strip()
+    if not url.startswith(("http://", "https://")):
+        return ""
+    # Percent-encode what could close the CSS string or the attribute.
+    for char, code in (('"', "%22"), ("'", "%27"), ("(", "%28"), (")", "%29"),
+                       ("\\", "%5C"), ("<", "%3C"), (">", "%3E"), ("\n", ""), ("\r", ""),
+                       (" ", "%20")):
+        url = url.replace(char, code)
+    return f"background-image: url(&quot;{html.escape(url, quote=True)}&quot;)"
+
+
+def _time(moment: datetime) -> tuple[str, str]:
+    """Short local time for the bubble, full UTC timestamp for its tooltip."""
+    return moment.astimezone().strftime("%H:%M"), moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def _initials(name: str) -> str:
+    parts = [p for p in name.split() if p]
+    return html.escape("".join(p[0] for p in parts[:2]).upper() or "?")
+
+
+def _avatar(name: str, avatar_url: str, css_class: str = "sc-avatar") -> str:
+    # The picture is a background over the initials: if it cannot load, the initials show
+    # (no broken-image icon, no script).
+    style = _css_url(avatar_url)
+    pic = f'<i style="{style}"></i>' if style else ""
+    return f'<div class="{css_class}" aria-hidden="true"><span>{_initials(name)}</span>{pic}</div>'
+
+
+_IMAGE_ICON = (
+    '<svg width="14" height="14" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
+    'stroke-width="2" style="vertical-align: -2px">'
+    '<rect x="3" y="3" width="18" height="18" rx="2"/>'
+    '<circle cx="8.5" cy="8.5" r="1.5"/><path d="M21 15l-5-5L5 21"/></svg>'
+)
+
+
+def render_entry(entry: ChatEntry, avatar_url: str = "") -> str:
+    """One message: customer on the right, shopper on the left with avatar and unread marker."""
+    short, full = _time(entry.created_at)
+    body = html.escape(entry.body).replace("\n", "<br>")
+    image = ""
+    url = _safe_url(entry.image)
+    if url:
+        # A thumbnail drawn as a background over a placeholder: an image that cannot load leaves
+        # a tidy "image" tile (still a link to the URL) instead of a broken-image icon.
+        image = (
+            f'<a class="sc-image" href="{url}" target="_blank" rel="noopener noreferrer" '
+            f'title="{url}"><span class="sc-image-label">{_IMAGE_ICON} image</span>'
+            f'<i style="{_css_url(entry.image)}"></i></a>'
+        )
+    text = f'<div class="sc-text">{body}</div>' if body else ""
+    name = html.escape(entry.sender_name)
+    unread = entry.from_shopper and not entry.read
+    marker = '<span class="sc-new" title="not marked read yet">new</span>' if unread else ""
+    status = ""
+    if entry.from_customer:
+        if entry.read:
+            when = _time(entry.read_at)[0] if entry.read_at else ""
+            status = (f'<div class="sc-receipt sc-read" title="read by the shopper">'
+                      f'<span class="sc-ticks">✓✓</span> Read {when}</div>')
+        else:
+            status = ('<div class="sc-receipt" title="delivered, not read yet">'
+                      '<span class="sc-ticks">✓</span> Sent</div>')
+    elif entry.from_shopper and entry.read:
+        when = _time(entry.read_at)[0] if entry.read_at else ""
+        status = f'<div class="sc-receipt">Seen {when}</div>'
+    side = {"customer": "sc-customer", "shopper": "sc-shopper"}.get(entry.role, "sc-other")
+    avatar = _avatar(entry.sender_name, avatar_url) if entry.from_shopper else ""
+    return (
+        f'<div class="sc-row {side}{" sc-unread" if unread else ""}" '
+        f'data-sc-msg-id="{entry.id}" data-sc-unread="{1 if unread else 0}">'
+        f"{avatar}"
+        '<div class="sc-col">'
+        f'<div class="sc-meta"><span class="sc-name">{name}</span>'
+        f'<span class="sc-time" title="{html.escape(full)}">{short}</span>{marker}</div>'
+        f'<div class="sc-bubble">{text}{image}</div>'
+        f"{status}</div></div>"
+    )
+
+
+_POLL_LABEL = {
+    "idle": ("sc-idle", "not started"),
+    "live": ("sc-live", "live"),
+    "backing_off": ("sc-backoff", "backing off"),
+    "stopped": ("sc-stopped", "stopped"),
+}
+
+
+def render_header(status: PanelStatus) -> str:
+    """Shopper, order, workflow state, polling state (and why) and the unread count."""
+    shopper = status.shopper_name or "Your shopper"
+    avatar = _avatar(shopper, status.shopper_avatar, "sc-avatar sc-avatar-lg")
+    state = html.escape(status.workflow_state or "…")
+    css, label = _POLL_LABEL[status.poll_state]
+    if status.poll_state == "backing_off" and status.retry_in is not None:
+        label = f"retrying in {status.retry_in:.0f} s"
+    unread = (
+        f'<span class="sc-badge sc-unread-badge" title="unread shopper messages">'
+        f"{status.unread_count} unread</span>" if status.unread_count else ""
+    )
+    detail = ""
+    if status.detail and status.poll_state in ("backing_off", "stopped"):
+        detail = f'<div class="sc-detail {css}">{html.escape(status.detail)}</div>'
+    return (
+        '<div class="sc-header">'
+        f"{avatar}"
+        '<div class="sc-title">'
+        f'<div class="sc-shopper-name">{html.escape(shopper)}</div>'
+        '<div class="sc-sub">Your shopper · Order '
+        f'<b>{html.escape(status.order_id)}</b>'
+        f' · <span class="sc-state" title="order workflow_state">{state}</span></div>'
+        "</div>"
+        f'<div class="sc-badges">{unread}'
+        f'<span class="sc-badge sc-poll {css}" title="polling state"><i></i>{html.escape(label)}'
+        "</span></div></div>"
+        f"{detail}"
+    )
+
+
+def render_empty(status: PanelStatus) -> str:
+    """What the message area shows before the first message (or instead of it)."""
+    if status.stop_reason == "not_found":
+        return (f'<div class="sc-empty sc-error"><b>Order {html.escape(status.order_id)} was not '
+                f"found.</b><br>{html.escape(status.detail)}</div>")
+    if status.poll_state == "idle":
+        return '<div class="sc-empty">Display the panel to start the chat.</div>'
+    if not status.chat_open:
+        return f'<div class="sc-empty sc-error">{html.escape(status.detail)}</div>'
+    return ('<div class="sc-empty">No messages yet. The shopper says hello when shopping starts '
+            "(workflow state <i>picking</i>).</div>")
+
+
+def render_counter(text: str) -> str:
+    """The live character counter under the text box."""
+    n = len(text.strip())
+    if n > MAX_BODY_CHARS:
+        return (f'<span class="sc-counter sc-over">{n} / {MAX_BODY_CHARS} · '
+                f"{n - MAX_BODY_CHARS} over the limit</span>")
+    css = " sc-near" if n > MAX_BODY_CHARS * 0.9 else ""
+    return f'<span class="sc-counter{css}">{n} / {MAX_BODY_CHARS}</span>'
+
+
+def _load_css() -> str:
+    css = resources.files("shopper_chat.panel").joinpath("panel.css").read_text(encoding="utf-8")
+    return f"<style>\n{css}</style>"
+
+
+CSS = _load_css()
+"""The stylesheet (`panel.css`), as a `<style>` element for an HTML widget."""

@@ -1,0 +1,626 @@
+"""The chat panel's model: conversation state, sending, the read rule and the poll loop.
+
+Nothing here imports a widget library: the model runs (and is tested) without a browser or a
+kernel. The widget in `widget.py` renders what the model tells it and forwards clicks.
+
+Life cycle: building a model makes no network call. `start()` (called when the panel is shown,
+or by the headless methods) runs the poll loop in a daemon thread; it ends when the order
+reaches one of `stop_states` (`checkout` by default, the tutorial's rule), when `stop()` or
+`close()` is called, when the chat expires, when the order does not exist, or when the
+interpreter exits.
+
+The read rule: the API's PUT marks *every* unread shopper message read, so the model sends it only
+when every unread shopper message has been reported seen (`report_seen`, fed by the widget's
+front-end hook: a bubble at least half inside the viewport for one second while the page is
+visible), and only right after a fresh poll, so that a message that arrived unseen is not swept up.
+Headless callers say "the user has seen everything" with `mark_read()`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from shopper_chat.errors import (
+    ChatNotAllowedError,
+    ConnectError,
+    NotFoundError,
+    WaitTimeout,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shopper_chat.client import Client
+
+__all__ = [
+    "MAX_BODY_CHARS",
+    "ChatClosedError",
+    "ChatEntry",
+    "ChatModel",
+    "EmptyMessageError",
+    "MessageTooLongError",
+    "ModelChange",
+    "PanelStatus",
+    "SendInProgressError",
+]
+
+MAX_BODY_CHARS = 1000
+"""The API's limit on a message body (400/1001 "is too long" above it)."""
+
+Role = Literal["customer", "shopper", "other"]
+PollState = Literal["idle", "live", "backing_off", "stopped"]
+StopReason = Literal["state", "timeout", "stopped", "closed", "expired", "error", "not_found",
+                     "not_allowed", "shutdown"]
+
+
+class EmptyMessageError(ValueError):
+    """Neither text nor an image: nothing is sent."""
+
+
+class MessageTooLongError(ValueError):
+    """The text is over the API's 1000-character limit: nothing is sent."""
+
+
+class ChatClosedError(RuntimeError):
+    """The order does not exist, or its chat expired or is not allowed: nothing is sent."""
+
+
+class SendInProgressError(RuntimeError):
+    """A send is already on its way; a second one would risk a duplicate."""
+
+
+@dataclass(frozen=True)
+class ChatEntry:
+    """One message as the panel shows it.
+
+    `confirmed` is False for a message this panel sent whose server copy the poller has not yet
+    returned (shown from the send's answer so the customer sees it at once).
+    """
+
+    id: int
+    role: Role
+    sender_name: str
+    body: str
+    image: str
+    created_at: datetime
+    read: bool
+    read_at: datetime | None
+    confirmed: bool = True
+
+    @property
+    def from_shopper(self) -> bool:
+        return self.role == "shopper"
+
+    @property
+    def from_customer(self) -> bool:
+        return self.role == "customer"
+
+
+@dataclass(frozen=True)
+class PanelStatus:
+    """What the header shows: order, shopper, workflow state, polling state and unread count."""
+
+    order_id: str
+    poll_state: PollState
+    workflow_state: str | None
+    customer_name: str
+    shopper_name: str
+    shopper_avatar: str
+    unread_count: int
+    stop_reason: StopReason | None
+    detail: str
+    """A sentence: why polling stopped, or the last poll error while backing off."""
+    retry_in: float | None
+    chat_open: bool
+    """False when the order does not exist, the chat expired or is not allowed: no sending."""
+
+
+@dataclass(frozen=True)
+class ModelChange:
+    """A notification to the view. `kind`: "added" (new entries, oldest first), "updated" (entries
+    whose read state or server copy changed) or "status" (the header's facts changed)."""
+
+    kind: Literal["added", "updated", "status"]
+    entries: tuple[ChatEntry, ...] = ()
+
+
+Listener = Callable[[ModelChange], None]
+
+_live_models: weakref.WeakSet[ChatModel] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    # Kernel shutdown ends the interpreter: stop every poll loop so no request is left mid-way.
+    for model in list(_live_models):
+        model.stop(reason="shutdown", join=False)
+
+
+def _role(sender_type: str) -> Role:
+    if sender_type == "user":
+        return "customer"
+    if sender_type == "driver":
+        return "shopper"
+    return "other"
+
+
+class ChatModel:
+    """Conversation state for one order, kept current by a background poll loop.
+
+    Args:
+        client: a `shopper_chat.Client` whose user is the order's customer (`client.set_user`).
+        order_id: the retailer's order id.
+        stop_states: order workflow states at which polling stops (the tutorial's: `checkout`).
+        interval: seconds between polls while live.
+        poller_factory: builds the poller (default `shopper_chat.ChatPoller`); a seam for tests.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        order_id: str,
+        *,
+        stop_states: Sequence[str] = ("checkout",),
+        interval: float = 1.0,
+        poller_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        if not order_id:
+            raise ValueError("order_id is required")
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        self._client = client
+        self.order_id = str(order_id)
+        self.stop_states = tuple(stop_states)
+        self.interval = float(interval)
+        self._poller_factory = poller_factory
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._wake = threading.Event()
+        self._listeners: list[Listener] = []
+        self._entries: dict[int, ChatEntry] = {}
+        self._seen: set[int] = set()
+        self._wait_cursor = 0
+        self._send_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop_requested: StopReason | None = None
+        self._poller: Any = None
+        self.mark_read_calls = 0
+        """How many PUTs this model has sent (the read rule is observable in tests)."""
+        self._status = PanelStatus(
+            order_id=self.order_id, poll_state="idle", workflow_state=None, customer_name="",
+            shopper_name="", shopper_avatar="", unread_count=0, stop_reason=None, detail="",
+            retry_in=None, chat_open=True,
+        )
+
+    # -- reading state -------------------------------------------------------------------------
+    @property
+    def status(self) -> PanelStatus:
+        with self._lock:
+            return self._status
+
+    @property
+    def entries(self) -> list[ChatEntry]:
+        """Every message known so far, oldest first (message ids grow with time)."""
+        with self._lock:
+            return sorted(self._entries.values(), key=lambda e: e.id)
+
+    @property
+    def unread_count(self) -> int:
+        with self._lock:
+            return self._status.unread_count
+
+    @property
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` on every change (from any thread); returns a function to unsubscribe."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start polling in a background thread (idempotent; a stopped model stays stopped)."""
+        with self._lock:
+            if self._thread is not None or self._stop_requested is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name=f"shopper-chat-panel-{self.order_id}", daemon=True
+            )
+            _live_models.add(self)
+            self._set_status(poll_state="live", detail="")
+        self._thread.start()
+
+    def stop(self, reason: StopReason = "stopped", *, join: bool = True) -> None:
+        """Stop polling; the status says why. Safe from any thread, and more than once."""
+        with self._lock:
+            if self._stop_requested is None:
+                self._stop_requested = reason
+            thread = self._thread
+            poller = self._poller
+            if thread is None and self._status.poll_state != "stopped":
+                self._set_stopped(reason, _REASON_TEXT.get(reason, reason))
+        if poller is not None:
+            with contextlib.suppress(Exception):  # stopping must never fail
+                poller.stop()
+        self._wake.set()
+        if join and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+
+    def close(self) -> None:
+        """Stop polling because the panel is closed."""
+        self.stop(reason="closed")
+
+    # -- the user's actions --------------------------------------------------------------------
+    def validate(self, body: str, image_url: str | None = None) -> tuple[str, str]:
+        """The message as it would be sent (trimmed), or raise the reason it would not be."""
+        text = (body or "").strip()
+        image = (image_url or "").strip()
+        if not text and not image:
+            raise EmptyMessageError("Type a message (or add an image URL) first: nothing was sent.")
+        if len(text) > MAX_BODY_CHARS:
+            raise MessageTooLongError(
+                f"The message is {len(text)} characters; the limit is {MAX_BODY_CHARS}: "
+                "nothing was sent."
+            )
+        if image and not image.startswith(("http://", "https://")):
+            raise ValueError("The image URL must start with http:// or https://: nothing was sent.")
+        return text, image
+
+    def send(self, body: str, image_url: str | None = None) -> ChatEntry:
+        """Send a customer message once; returns its entry (shown at once, confirmed by a poll).
+
+        Raises `EmptyMessageError`, `MessageTooLongError` or `ValueError` before any request,
+        `SendInProgressError` while another send is on its way, and the client's `ConnectError`s
+        when the server refuses or cannot be reached. Never retries: the client's send already
+        makes ambiguous failures exactly-once, and a second attempt is the user's decision.
+        """
+        text, image = self.validate(body, image_url)
+        if not self._status.chat_open:
+            raise ChatClosedError(f"Chat is closed for this order: {self._status.detail}")
+        if not self._send_lock.acquire(blocking=False):
+            raise SendInProgressError("A message is already being sent; wait for it to finish.")
+        try:
+            sent = self._client.chat.send(self.order_id, body=text or None, image_url=image or None)
+        finally:
+            self._send_lock.release()
+        entry = ChatEntry(
+            id=int(sent.id), role="customer", sender_name=self._status.customer_name or "You",
+            body=text, image=image, created_at=sent.created_at, read=False, read_at=None,
+            confirmed=False,
+        )
+        with self._lock:
+            self._wait_cursor = max(self._wait_cursor, entry.id)
+            added = entry.id not in self._entries
+            if added:
+                self._entries[entry.id] = entry
+        if added:
+            self._emit(ModelChange("added", (entry,)))
+        self.start()
+        self._wake.set()  # poll soon: the server copy, and perhaps the shopper's answer
+        return entry
+
+    @property
+    def sending(self) -> bool:
+        return self._send_lock.locked()
+
+    def report_seen(self, message_ids: Iterable[int]) -> None:
+        """The view says the user has seen these shopper messages (see the module's read rule)."""
+        with self._lock:
+            before = len(self._seen)
+            self._seen.update(int(i) for i in message_ids)
+            grew = len(self._seen) > before
+        if grew:
+            self._wake.set()  # poll now, then mark read if every unread message is seen
+
+    def mark_read(self) -> int:
+        """Mark every unread shopper message read now (headless: the caller has seen them)."""
+        with self._lock:
+            unread = [e.id for e in self._entries.values() if e.from_shopper and not e.read]
+            self._seen.update(unread)
+        return self._put_read(unread)
+
+    def wait_for_messages(
+        self,
+        count: int = 1,
+        timeout: float = 30.0,
+        *,
+        sender: Literal["shopper", "customer", "any"] = "shopper",
+    ) -> list[ChatEntry]:
+        """Block until `count` messages you have not waited for yet, newer than your last send.
+
+        Returns every such message (at least `count`, oldest first) and moves the cursor past
+        them. Starts polling if needed. Raises `WaitTimeout` after `timeout` seconds, or at once
+        when polling has stopped without them.
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self.start()
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                fresh = [
+                    e for e in sorted(self._entries.values(), key=lambda e: e.id)
+                    if e.id > self._wait_cursor and e.confirmed
+                    and (sender == "any" or e.role == sender)
+                ]
+                if len(fresh) >= count:
+                    self._wait_cursor = fresh[-1].id
+                    return fresh
+                if self._status.poll_state == "stopped":
+                    raise WaitTimeout(
+                        f"Polling stopped ({self._status.detail}) before {count} new "
+                        f"{sender} message(s) arrived for order {self.order_id}."
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(
+                        f"No {count} new {sender} message(s) for order {self.order_id} "
+                        f"within {timeout:g} s."
+                    )
+                self._changed.wait(min(left, 0.5))
+
+    def transcript(self) -> pd.DataFrame:
+        """The conversation as a DataFrame (`shopper_chat.transcripts.to_frame`), fetched fresh."""
+        from shopper_chat import transcripts
+
+        conversation = self._client.chat.messages(self.order_id)
+        return transcripts.to_frame(conversation)
+
+    # -- the poll loop -------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            if not self._initial_load():
+                return
+            self._poll_loop()
+        except Exception as exc:  # noqa: BLE001 - the loop must end with a reason, not silently
+            self._set_stopped("error", f"polling failed unexpectedly: {exc!r}")
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait `seconds` or until woken; False when a stop was requested."""
+        if self._stop_requested is not None:
+            return False
+        self._wake.wait(seconds)
+        self._wake.clear()
+        return self._stop_requested is None
+
+    def _check_stop(self) -> bool:
+        reason = self._stop_requested
+        if reason is not None:
+            self._set_stopped(reason, _REASON_TEXT.get(reason, reason))
+            return True
+        return False
+
+    def _initial_load(self) -> bool:
+        """Fetch the conversation once for its metadata; False when polling must not go on."""
+        delay = self.interval
+        while True:
+            if self._check_stop():
+                return False
+            try:
+                conversation = self._client.chat.messages(self.order_id)
+                break
+            except NotFoundError:
+                self._set_stopped(
+                    "not_found",
+                    f"Order {self.order_id} was not found: check the order id, and that the "
+                    "client's user is the order's customer.",
+                    chat_open=False,
+                )
+                return False
+            except ChatNotAllowedError as exc:
+                self._set_stopped("not_allowed", f"Chat is not available: {exc}", chat_open=False)
+                return False
+            except ConnectError as exc:
+                self._set_status(poll_state="backing_off", detail=_describe(exc), retry_in=delay)
+                if not self._sleep(delay):
+                    continue
+                delay = min(delay * 2, 30.0)
+        meta = conversation.metadata
+        shoppers = list(getattr(meta, "shoppers", None) or [])
+        shopper = shoppers[0] if shoppers else None
+        customer = getattr(meta, "customer", None)
+        with self._lock:
+            self._set_status(
+                customer_name=getattr(customer, "display_name", "") or "",
+                shopper_name=getattr(shopper, "display_name", "") or "",
+                shopper_avatar=getattr(shopper, "avatar_url", "") or "",
+                poll_state="live", detail="", retry_in=None,
+            )
+        self._apply_messages(conversation.chat_messages)
+        if getattr(conversation, "is_expired", False):
+            self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
+            return False
+        return True
+
+    def _make_poller(self) -> Any:
+        if self._poller_factory is not None:
+            return self._poller_factory(
+                self._client, self.order_id, interval=self.interval, stop_states=self.stop_states
+            )
+        from shopper_chat.client.poller import ChatPoller
+
+        return ChatPoller(
+            self._client, self.order_id, interval=self.interval, stop_states=self.stop_states,
+            sleep=lambda seconds: None,  # the panel does its own (interruptible) waiting
+        )
+
+    def _poll_loop(self) -> None:
+        poller = self._make_poller()
+        with self._lock:
+            self._poller = poller
+        while True:
+            if self._check_stop():
+                return
+            events = poller.poll_once()
+            retry_in: float | None = None
+            for event in events:
+                kind = event.kind
+                if kind in ("message", "read"):
+                    self._apply_messages([event.message])
+                elif kind == "state":
+                    self._set_status(workflow_state=str(event.new))
+                elif kind == "error":
+                    retry_in = float(event.retry_in)
+                    self._set_status(poll_state="backing_off", detail=_describe(event.error),
+                                     retry_in=retry_in)
+                elif kind == "stopped":
+                    if self._check_stop():
+                        return
+                    self._set_stopped(event.reason, _stopped_text(event, self._status))
+                    return
+            if retry_in is None:
+                if self._status.poll_state != "live":
+                    self._set_status(poll_state="live", detail="", retry_in=None)
+                self._maybe_mark_read()
+            if not self._sleep(retry_in if retry_in is not None else self.interval):
+                self._check_stop()
+                return
+
+    # -- state changes -------------------------------------------------------------------------
+    def _entry_from(self, message: Any) -> ChatEntry:
+        role = _role(str(message.sender_type))
+        if role == "shopper":
+            name = self._status.shopper_name or "Shopper"
+        elif role == "customer":
+            name = self._status.customer_name or "You"
+        else:
+            name = "Instacart"
+        return ChatEntry(
+            id=int(message.id), role=role, sender_name=name, body=message.body or "",
+            image=message.image or "", created_at=message.created_at, read=bool(message.read),
+            read_at=message.read_at, confirmed=True,
+        )
+
+    def _apply_messages(self, messages: Iterable[Any]) -> None:
+        added: list[ChatEntry] = []
+        updated: list[ChatEntry] = []
+        with self._lock:
+            for message in messages:
+                entry = self._entry_from(message)
+                old = self._entries.get(entry.id)
+                if old is None:
+                    added.append(entry)
+                elif old != entry:
+                    if old.read and not entry.read and old.confirmed:
+                        continue  # marked read locally after our PUT; this poll predates it
+                    updated.append(entry)
+                else:
+                    continue
+                self._entries[entry.id] = entry
+            unread = self._count_unread()
+        if added:
+            self._emit(ModelChange("added", tuple(sorted(added, key=lambda e: e.id))))
+        if updated:
+            self._emit(ModelChange("updated", tuple(updated)))
+        if added or updated:
+            self._set_status(unread_count=unread)
+
+    def _count_unread(self) -> int:
+        return sum(1 for e in self._entries.values() if e.from_shopper and not e.read)
+
+    def _maybe_mark_read(self) -> None:
+        with self._lock:
+            unread = [e.id for e in self._entries.values() if e.from_shopper and not e.read]
+            if not unread or any(i not in self._seen for i in unread):
+                return
+        try:
+            self._put_read(unread)
+        except ConnectError as exc:
+            # Not fatal: the rule is checked again after the next poll.
+            self._set_status(detail=f"could not mark messages read: {_describe(exc)}")
+
+    def _put_read(self, ids: list[int]) -> int:
+        if not ids:
+            return 0
+        count = int(self._client.chat.mark_read(self.order_id))
+        now = datetime.now(timezone.utc)
+        updated: list[ChatEntry] = []
+        with self._lock:
+            self.mark_read_calls += 1
+            for i in ids:
+                old = self._entries.get(i)
+                if old is not None and not old.read:
+                    new = replace(old, read=True, read_at=old.read_at or now)
+                    self._entries[i] = new
+                    updated.append(new)
+            unread = self._count_unread()
+        if updated:
+            self._emit(ModelChange("updated", tuple(updated)))
+        self._set_status(unread_count=unread)
+        return count
+
+    def _set_status(self, **changes: Any) -> None:
+        with self._lock:
+            new = replace(self._status, **changes)
+            if new == self._status:
+                return
+            self._status = new
+        self._emit(ModelChange("status"))
+
+    def _set_stopped(
+        self, reason: StopReason, detail: str, *, chat_open: bool | None = None
+    ) -> None:
+        changes: dict[str, Any] = {
+            "poll_state": "stopped", "stop_reason": reason, "detail": detail, "retry_in": None,
+        }
+        if chat_open is not None:
+            changes["chat_open"] = chat_open
+        self._set_status(**changes)
+
+    def _emit(self, change: ModelChange) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+            self._changed.notify_all()
+        for listener in listeners:
+            try:
+                listener(change)
+            except Exception:  # noqa: BLE001 - a view bug must not end the poll loop
+                import logging
+
+                logging.getLogger(__name__).exception("chat panel view failed to update")
+
+
+_REASON_TEXT: dict[str, str] = {
+    "stopped": "polling was stopped",
+    "closed": "the panel was closed",
+    "shutdown": "the kernel is shutting down",
+    "expired": "the chat has expired (messages are kept 24 h after delivery)",
+    "timeout": "the poller's time limit was reached",
+}
+
+
+def _stopped_text(event: Any, status: PanelStatus) -> str:
+    reason = str(event.reason)
+    detail = str(getattr(event, "detail", "") or "")
+    if reason == "state":
+        state = status.workflow_state or detail
+        return f"the order reached {state}: chat polling ends there (the tutorial's rule)"
+    if reason in _REASON_TEXT:
+        return _REASON_TEXT[reason]
+    return detail or reason
+
+
+def _describe(exc: BaseException) -> str:
+    """One short sentence for the panel: what failed, never a token or a request body."""
+    status = getattr(exc, "status_code", None)
+    message = str(exc) or type(exc).__name__
+    if status:
+        return f"server answered {status}: {message}"
+    return f"{type(exc).__name__}: {message}"

@@ -1,0 +1,362 @@
+"""The chat panel widget (ipywidgets 8): renders a `ChatModel` and forwards the user's actions.
+
+The widget holds no conversation state of its own. It subscribes to the model, appends one HTML
+widget per new message (so a long conversation never re-renders), rewrites a bubble only when its
+read state changes, and re-renders the header on status changes. Polling starts when the panel is
+displayed (or when a headless method needs it) and stops when it is closed.
+
+"Seen", for the read rule: a small front-end hook (`_SeenProbe`, an anywidget) watches the shopper
+bubbles that are still unread; one that has been at least half inside the viewport for
+`seen_after` seconds without a break, while the browser tab is visible, is reported to the model.
+The model sends the API's PUT once every unread shopper message has been reported.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import anywidget
+import ipywidgets as widgets
+import traitlets
+
+from shopper_chat.panel._render import (
+    CSS,
+    render_counter,
+    render_empty,
+    render_entry,
+    render_header,
+)
+from shopper_chat.panel.model import ChatEntry, ChatModel, ModelChange
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shopper_chat.client import Client
+
+__all__ = ["ChatPanel"]
+
+_PROBE_ESM = r"""
+function render({ model, el }) {
+  const dwell = () => model.get("dwell_ms");
+  const since = new Map();       // message id -> when it became (and stayed) visible
+  const inView = new Set();      // message ids at least half inside the viewport
+  const reported = new Set();
+  const observed = new WeakSet();
+  const io = new IntersectionObserver((entries) => {
+    const now = performance.now();
+    for (const e of entries) {
+      const id = Number(e.target.dataset.scMsgId);
+      if (e.isIntersecting && e.intersectionRatio >= 0.5) {
+        inView.add(id);
+        if (!since.has(id) && document.visibilityState === "visible") since.set(id, now);
+      } else {
+        inView.delete(id);
+        since.delete(id);
+      }
+    }
+  }, { threshold: [0, 0.5, 1] });
+  const onVisibility = () => {
+    const now = performance.now();
+    since.clear();   // a hidden tab breaks the "continuously visible" run
+    if (document.visibilityState === "visible") for (const id of inView) since.set(id, now);
+  };
+  document.addEventListener("visibilitychange", onVisibility);
+  const tick = () => {
+    const root = el.closest(".sc-panel");
+    if (!root) return;
+    for (const b of root.querySelectorAll("[data-sc-unread='1']")) {
+      if (!observed.has(b)) { observed.add(b); io.observe(b); }
+    }
+    if (document.visibilityState !== "visible") return;
+    const now = performance.now();
+    const ids = [];
+    for (const [id, t] of since) {
+      if (!reported.has(id) && now - t >= dwell()) { reported.add(id); ids.push(id); }
+    }
+    if (ids.length) model.send({ event: "seen", ids });
+  };
+  const timer = setInterval(tick, 200);
+  return () => {
+    clearInterval(timer);
+    io.disconnect();
+    document.removeEventListener("visibilitychange", onVisibility);
+  };
+}
+export default { render };
+"""
+
+
+class _SeenProbe(anywidget.AnyWidget):
+    """Invisible front-end hook: reports shopper messages the user has had on screen."""
+
+    _esm = traitlets.Unicode(_PROBE_ESM).tag(sync=True)
+    dwell_ms = traitlets.Int(1000).tag(sync=True)
+
+
+class ChatPanel(widgets.VBox):  # type: ignore[misc]
+    """A live chat window for one order, in JupyterLab.
+
+    Args:
+        client: a `shopper_chat.Client` whose user is the order's customer (`client.set_user`).
+        order_id: the retailer's order id.
+        stop_states: order workflow states at which polling stops (default: the tutorial's
+            `checkout`).
+        interval: seconds between polls.
+        seen_after: seconds a shopper message must stay on screen to count as seen.
+        height: height of the message area (CSS length).
+        model: an existing `ChatModel` to show (the other arguments but `seen_after` and `height`
+            are then ignored).
+
+    Building the panel makes no request. Display it (`panel` as a cell's last line) to start.
+    Headless: `send()`, `wait_for_messages()`, `mark_read()`, `transcript()`.
+    """
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        order_id: str | None = None,
+        *,
+        stop_states: Sequence[str] = ("checkout",),
+        interval: float = 1.0,
+        seen_after: float = 1.0,
+        height: str = "380px",
+        model: ChatModel | None = None,
+    ) -> None:
+        if model is None:
+            if client is None or not order_id:
+                raise TypeError("ChatPanel needs a client and an order_id (or a model)")
+            model = ChatModel(client, order_id, stop_states=stop_states, interval=interval)
+        self.model = model
+        self._view_lock = threading.RLock()
+        self._bubbles: dict[int, widgets.HTML] = {}
+        self._order: list[int] = []
+        self._busy = False
+
+        full = widgets.Layout(width="100%")
+        self._style = widgets.HTML(CSS, layout=widgets.Layout(display="none"))
+        self._header = widgets.HTML(render_header(model.status), layout=full)
+        self._empty = widgets.HTML(render_empty(model.status), layout=full)
+        self._messages = widgets.VBox(
+            [self._empty], layout=widgets.Layout(width="100%", flex="0 0 auto")
+        )
+        self._messages.add_class("sc-messages")
+        # column-reverse keeps the view pinned to the newest message as bubbles are appended.
+        self._scroll = widgets.Box(
+            [self._messages],
+            layout=widgets.Layout(
+                height=height, overflow_y="auto", flex_flow="column-reverse", width="100%"
+            ),
+        )
+        self._scroll.add_class("sc-scroll")
+        self._text = widgets.Text(
+            placeholder="Write a message to your shopper…", continuous_update=True,
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        )
+        self._text.add_class("sc-input")
+        self._send_button = widgets.Button(
+            description="Send", button_style="success", icon="paper-plane",
+            tooltip="Send (Enter)", layout=widgets.Layout(width="88px"),
+        )
+        self._send_button.add_class("sc-send")
+        self._image = widgets.Text(
+            placeholder="Image URL (optional, https://…)", continuous_update=True,
+            layout=widgets.Layout(flex="1 1 auto", width="auto"),
+        )
+        self._image.add_class("sc-image-url")
+        self._feedback = widgets.HTML("", layout=widgets.Layout(flex="1 1 auto", width="auto"))
+        self._feedback.add_class("sc-feedback-line")
+        self._counter = widgets.HTML(render_counter(""))
+        self._probe = _SeenProbe(dwell_ms=int(seen_after * 1000),
+                                 layout=widgets.Layout(width="0px", height="0px"))
+        footer = widgets.VBox(
+            [
+                widgets.HBox([self._text, self._send_button], layout=full),
+                widgets.HBox([self._image], layout=full),
+                widgets.HBox([self._feedback, self._counter, self._probe], layout=full),
+            ],
+            layout=full,
+        )
+        footer.add_class("sc-footer")
+        super().__init__(
+            [self._style, self._header, self._scroll, footer],
+            layout=widgets.Layout(width="100%", max_width="560px"),
+        )
+        self.add_class("sc-panel")
+
+        self._send_button.on_click(lambda _button: self._submit())
+        # ipywidgets 8 sends {"event": "submit"} when Enter is pressed in a Text; listening to the
+        # message (rather than the deprecated on_submit) keeps continuous_update for the counter.
+        self._text.on_msg(self._on_text_message)
+        self._text.observe(self._on_text_change, names="value")
+        self._probe.on_msg(self._on_probe_message)
+        self._unsubscribe = model.subscribe(self._on_model_change)
+        # Track front-end views: the first one rendered starts polling even inside a container.
+        self._view_count = 0
+        self.observe(self._on_views, names="_view_count")
+        if model.entries:
+            self._add_entries(model.entries)
+
+    # -- display and life cycle ----------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.model.start()
+        return super()._repr_mimebundle_(**kwargs)
+
+    def _on_views(self, change: dict[str, Any]) -> None:
+        if (change.get("new") or 0) > 0:
+            self.model.start()
+
+    def close(self) -> None:
+        """Stop polling (reason "closed") and close the widgets."""
+        self.model.close()
+        self._unsubscribe()
+        for child in (self._probe, self._text, self._image, self._send_button, self._counter,
+                      self._feedback, self._header, self._empty, self._style,
+                      *self._bubbles.values()):
+            child.close()
+        super().close()
+
+    def stop(self) -> None:
+        """Stop polling but keep the conversation on screen (the header says why)."""
+        self.model.stop()
+
+    # -- headless use --------------------------------------------------------------------------
+    def send(self, text: str, image_url: str | None = None) -> ChatEntry:
+        """Send a customer message (what pressing Send does), synchronously."""
+        return self.model.send(text, image_url)
+
+    def wait_for_messages(
+        self,
+        count: int = 1,
+        timeout: float = 30.0,
+        *,
+        sender: Literal["shopper", "customer", "any"] = "shopper",
+    ) -> list[ChatEntry]:
+        """Block until `count` new messages arrive (see `ChatModel.wait_for_messages`)."""
+        return self.model.wait_for_messages(count, timeout, sender=sender)
+
+    def mark_read(self) -> int:
+        """Mark every unread shopper message read (headless: you have seen them)."""
+        return self.model.mark_read()
+
+    def transcript(self) -> pd.DataFrame:
+        """The conversation as a DataFrame (`shopper_chat.transcripts.to_frame`)."""
+        return self.model.transcript()
+
+    @property
+    def entries(self) -> list[ChatEntry]:
+        return self.model.entries
+
+    @property
+    def status(self) -> Any:
+        return self.model.status
+
+    # -- the user's actions --------------------------------------------------------------------
+    def _on_text_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("event") == "submit":
+            self._submit()
+
+    def _on_text_change(self, change: dict[str, Any]) -> None:
+        self._counter.value = render_counter(str(change["new"]))
+
+    def _on_probe_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if content.get("event") == "seen":
+            self.model.report_seen(int(i) for i in content.get("ids", []))
+
+    def _feedback_text(self, text: str, kind: str = "info") -> None:
+        self._feedback.value = f'<span class="sc-feedback sc-{kind}">{_escape(text)}</span>'
+
+    def _submit(self) -> None:
+        with self._view_lock:
+            if self._busy:
+                return  # a send is on its way: a second press must not send it twice
+            text, image = self._text.value, self._image.value
+            try:
+                self.model.validate(text, image)
+            except ValueError as exc:
+                self._feedback_text(str(exc), "error")
+                return
+            self._busy = True
+            self._set_inputs(disabled=True)
+            self._feedback_text("Sending…")
+        # The request runs off the kernel's main thread so the notebook stays responsive.
+        threading.Thread(target=self._send_now, args=(text, image), daemon=True).start()
+
+    def _send_now(self, text: str, image: str) -> None:
+        try:
+            self.model.send(text, image or None)
+        except Exception as exc:  # noqa: BLE001 - every failure is shown, the text stays
+            self._feedback_text(f"Not sent: {_reason(exc)} Your message is still in the box.",
+                                "error")
+        else:
+            self._text.value = ""
+            self._image.value = ""
+            self._feedback_text("")
+        finally:
+            with self._view_lock:
+                self._busy = False
+                self._set_inputs(disabled=not self.model.status.chat_open)
+            if self.model.status.chat_open:
+                self._text.focus()
+
+    def _set_inputs(self, *, disabled: bool) -> None:
+        self._text.disabled = disabled
+        self._image.disabled = disabled
+        self._send_button.disabled = disabled
+
+    # -- rendering the model -------------------------------------------------------------------
+    def _on_model_change(self, change: ModelChange) -> None:
+        with self._view_lock:
+            if change.kind == "added":
+                self._add_entries(change.entries)
+            elif change.kind == "updated":
+                avatar = self.model.status.shopper_avatar
+                for entry in change.entries:
+                    bubble = self._bubbles.get(entry.id)
+                    if bubble is not None:
+                        bubble.value = render_entry(entry, avatar)
+            else:
+                self._render_status()
+
+    def _render_status(self) -> None:
+        status = self.model.status
+        self._header.value = render_header(status)
+        if not self._bubbles:
+            self._empty.value = render_empty(status)
+        if status.shopper_name:
+            self._text.placeholder = f"Message {status.shopper_name}…"
+        if not status.chat_open:
+            self._set_inputs(disabled=True)
+            self._feedback_text("Sending is closed for this order.", "error")
+
+    def _add_entries(self, entries: Sequence[ChatEntry]) -> None:
+        avatar = self.model.status.shopper_avatar
+        children = list(self._messages.children)
+        if not self._bubbles and children and children[0] is self._empty:
+            children = []
+        for entry in entries:
+            if entry.id in self._bubbles:
+                self._bubbles[entry.id].value = render_entry(entry, avatar)
+                continue
+            bubble = widgets.HTML(render_entry(entry, avatar), layout=widgets.Layout(width="100%"))
+            at = bisect.bisect(self._order, entry.id)
+            self._order.insert(at, entry.id)
+            self._bubbles[entry.id] = bubble
+            children.insert(at, bubble)
+        # Only the new HTML widgets get views in the front end; the others are reused.
+        self._messages.children = tuple(children)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _reason(exc: BaseException) -> str:
+    message = str(exc).strip() or type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    sentence = f"{message} (HTTP {status})" if status else message
+    return sentence if sentence.endswith(".") else sentence + "."
