@@ -194,6 +194,8 @@ class ChatModel:
         self._poller: Any = None
         self.mark_read_calls = 0
         """How many PUTs this model has sent (the read rule is observable in tests)."""
+        self.poll_count = 0
+        """How many polls have completed (successfully or not)."""
         self._status = PanelStatus(
             order_id=self.order_id, poll_state="idle", workflow_state=None, customer_name="",
             shopper_name="", shopper_avatar="", unread_count=0, stop_reason=None, detail="",
@@ -376,6 +378,35 @@ class ChatModel:
                     )
                 self._changed.wait(min(left, 0.5))
 
+    def wait_for_polls(self, count: int = 1, timeout: float = 30.0) -> None:
+        """Block until `count` more polls have completed (raises `WaitTimeout`)."""
+        self.start()
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            target = self.poll_count + count
+            while self.poll_count < target:
+                if self._status.poll_state == "stopped":
+                    raise WaitTimeout(f"Polling stopped: {self._status.detail}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"{count} poll(s) did not complete within {timeout:g} s.")
+                self._changed.wait(min(left, 0.5))
+
+    def wait_for_status(
+        self, predicate: Callable[[PanelStatus], bool], timeout: float = 30.0
+    ) -> PanelStatus:
+        """Block until the status satisfies `predicate`; returns it (raises `WaitTimeout`)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._status):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(f"The panel's status did not change as expected within "
+                                      f"{timeout:g} s (now: {self._status.poll_state}, "
+                                      f"{self._status.detail or 'no detail'}).")
+                self._changed.wait(min(left, 0.5))
+            return self._status
+
     def transcript(self) -> pd.DataFrame:
         """The conversation as a DataFrame (`shopper_chat.transcripts.to_frame`), fetched fresh."""
         from shopper_chat import transcripts
@@ -469,6 +500,9 @@ class ChatModel:
             if self._check_stop():
                 return
             events = poller.poll_once()
+            with self._changed:
+                self.poll_count += 1
+                self._changed.notify_all()
             retry_in: float | None = None
             for event in events:
                 kind = event.kind

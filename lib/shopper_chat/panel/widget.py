@@ -147,7 +147,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         self._scroll = widgets.Box(
             [self._messages],
             layout=widgets.Layout(
-                height=height, overflow_y="auto", flex_flow="column-reverse", width="100%"
+                height=height, overflow="hidden auto", flex_flow="column-reverse", width="100%"
             ),
         )
         self._scroll.add_class("sc-scroll")
@@ -211,7 +211,11 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         """Stop polling (reason "closed") and close the widgets."""
         self.model.close()
-        self._unsubscribe()
+        unsubscribe = getattr(self, "_unsubscribe", None)
+        if unsubscribe is None:  # __init__ did not finish: nothing else to close
+            super().close()
+            return
+        unsubscribe()
         for child in (self._probe, self._text, self._image, self._send_button, self._counter,
                       self._feedback, self._header, self._empty, self._style,
                       *self._bubbles.values()):

@@ -1,0 +1,186 @@
+"""The chat panel in a real browser: JupyterLab, the panel notebook and headless Chromium.
+
+The development server runs on loopback (the `devserver` fixture); JupyterLab serves a copy of
+the notebooks folder and its kernels reach that server through CONNECT_BASE_URL. The test runs the
+notebook, sees the greeting, types a message and presses Enter, sees it and the shopper's answer
+arrive, sees the answer go from unread to read, and saves a screenshot under outputs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from panel_lab import CHROMIUM_ARGS, REPO, run_jupyter_lab
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "07_chat_panel.ipynb"
+SCREENSHOTS = REPO / "outputs" / "screenshots"
+GREETING = "getting started on your shopping list"
+TYPED = "Could you also get oat milk, please?"
+WAIT_MS = 45_000  # generous for a busy 2-core CI machine; the whole test stays under 2 min
+
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === "idle" && !w.sessionContext.isRestarting;
+}"""
+CELLS_DONE = """() => {
+  const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session.kernel;
+  const busy = [...document.querySelectorAll(".jp-InputPrompt")]
+      .some((p) => p.textContent.includes("[*]"));
+  return k.status === "idle" && !busy;
+}"""
+
+
+def _notebook_copy(folder: Path, output_dir: Path) -> None:
+    """The panel notebook with the test's parameters injected after its parameters cell."""
+    nb = nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = nbformat.v4.new_code_cell(
+        # Two seconds on screen before "seen": long enough to watch the unread marker go.
+        f"SEEN_AFTER = 2.0\nOUTPUT_DIR = {str(output_dir)!r}\n",
+        metadata={"tags": ["injected-parameters"]},
+    )
+    nb.cells.insert(index + 1, injected)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / NOTEBOOK)
+
+
+@pytest.fixture()
+def lab_env(devserver: str) -> dict[str, str]:
+    from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+    env.update(
+        CONNECT_BASE_URL=devserver,
+        CONNECT_CLIENT_ID=DEFAULT_CLIENT_ID,
+        CONNECT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+    )
+    return env
+
+
+@pytest.fixture()
+def browser(chromium_path: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(chromium_path),
+                                              args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
+                                  tmp_path: Path) -> None:
+    from playwright.sync_api import Browser, Page, expect
+
+    assert isinstance(browser, Browser)
+    root = tmp_path / "notebooks"
+    _notebook_copy(root, tmp_path / "transcript")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+
+    def mark(step: str) -> None:
+        timings[step] = round(time.monotonic() - start, 2)
+
+    with run_jupyter_lab(root, lab_env, tmp_path) as lab:
+        mark("jupyterlab_started")
+        page: Page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.set_default_timeout(WAIT_MS)
+        try:
+            page.goto(lab.notebook_url(NOTEBOOK))
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
+            _accept_kernel_dialog(page)
+            page.wait_for_function(KERNEL_IDLE)
+            mark("kernel_ready")
+
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            panel = page.locator(".sc-panel").first
+            panel.wait_for(state="attached")
+            panel.scroll_into_view_if_needed()
+            greeting = panel.locator(".sc-shopper", has_text=GREETING)
+            expect(greeting).to_be_visible()
+            mark("greeting_seen")
+
+            page.wait_for_function(CELLS_DONE)  # the notebook's own round trip has finished
+            _fail_on_cell_error(page)
+            mark("all_cells_ran")
+            panel.scroll_into_view_if_needed()
+            shopper_bubbles = panel.locator(".sc-row.sc-shopper")
+            before = shopper_bubbles.count()
+
+            box = panel.locator(".sc-input input")
+            box.click()
+            box.fill(TYPED)
+            expect(panel.locator(".sc-counter")).to_have_text(f"{len(TYPED)} / 1000")
+            box.press("Enter")
+            expect(panel.locator(".sc-row.sc-customer", has_text=TYPED)).to_be_visible()
+            mark("customer_bubble_seen")
+            expect(box).to_have_value("")
+
+            expect(shopper_bubbles).to_have_count(before + 1)
+            answer = shopper_bubbles.last
+            mark("shopper_answer_seen")
+            # The answer arrives unread (marker and header badge), then is marked read once it
+            # has been on screen for SEEN_AFTER seconds.
+            expect(answer.locator(".sc-new")).to_be_visible()
+            expect(panel.locator(".sc-unread-badge")).to_be_visible()
+            expect(answer.locator(".sc-new")).to_have_count(0)
+            expect(panel.locator("[data-sc-unread='1']")).to_have_count(0)
+            expect(panel.locator(".sc-unread-badge")).to_have_count(0)
+            expect(panel.locator(".sc-poll.sc-live")).to_be_visible()
+            mark("answer_marked_read")
+
+            page.mouse.move(0, 0)
+            page.wait_for_timeout(300)  # let the last re-render settle before the picture
+            panel.screenshot(path=str(SCREENSHOTS / "chat-panel.png"))
+            page.screenshot(path=str(SCREENSHOTS / "chat-panel-lab.png"))
+        except Exception:
+            page.screenshot(path=str(SCREENSHOTS / "chat-panel-failure.png"))
+            raise
+        finally:
+            page.close()
+    mark("done")
+    (SCREENSHOTS / "chat-panel-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    transcript = tmp_path / "transcript"
+    assert any(transcript.glob("transcript.*")), "the notebook saved no transcript"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _accept_kernel_dialog(page: object) -> None:
+    """JupyterLab may ask which kernel to start: take its default."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if page.evaluate(KERNEL_IDLE.replace("() =>", "(() =>") + ")()"):
+            return
+        dialog = page.locator(".jp-Dialog .jp-mod-accept")
+        if dialog.count():
+            dialog.first.click()
+            return
+        page.wait_for_timeout(200)
+
+
+def _fail_on_cell_error(page: object) -> None:
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    if errors.count():
+        text = errors.first.inner_text()
+        if "Traceback" in text or "Error" in text:
+            pytest.fail(f"A notebook cell failed in JupyterLab: {text[-600:]}", pytrace=False)

@@ -1,0 +1,140 @@
+"""The panel's widget without a browser: what it renders and what the user's actions do.
+
+Front-end messages are delivered the way ipywidgets delivers them (`_handle_custom_msg`), so
+Enter, the visibility hook and the Send button are exercised without JupyterLab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from shopper_chat.panel import ChatEntry, ChatPanel
+from shopper_chat.panel._render import render_counter, render_entry
+
+CHAT_PATH = "/v2/post_checkout/chat/*"
+
+
+@pytest.fixture()
+def panel(devserver: str) -> Iterator[ChatPanel]:
+    from shopper_chat import Client, tutorial
+    from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    with Client(devserver, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET,
+                max_retries=0) as client:
+        setup = tutorial.create_order(client)
+        tutorial.start_shopping(client, setup.order_id, setup.user_id)
+        client.set_user(setup.user_id)
+        chat = ChatPanel(client, setup.order_id, interval=0.05)
+        try:
+            yield chat
+        finally:
+            chat.close()
+
+
+def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the panel did not update in time"
+        time.sleep(0.02)
+
+
+def bubbles(panel: ChatPanel) -> list[object]:
+    return [w for w in panel._messages.children if w is not panel._empty]
+
+
+def press_enter(panel: ChatPanel, text: str) -> None:
+    panel._text.value = text
+    panel._text._handle_custom_msg({"event": "submit"}, [])
+
+
+def test_building_the_panel_makes_no_request() -> None:
+    from shopper_chat import Client
+
+    unreachable = Client("http://127.0.0.1:9", client_id="x", client_secret="y", max_retries=0)
+    try:
+        chat = ChatPanel(unreachable, "order-1")
+        assert chat.model.status.poll_state == "idle"
+        assert "Display the panel" in chat._empty.value
+        chat.close()
+    finally:
+        unreachable.close()
+
+
+def test_displaying_starts_polling_and_renders_the_greeting(panel: ChatPanel) -> None:
+    assert panel.model.status.poll_state == "idle"
+    panel._repr_mimebundle_()  # what IPython's display() calls
+    panel.wait_for_messages(count=1, timeout=10)
+    eventually(lambda: len(bubbles(panel)) == 1)
+    html = bubbles(panel)[0].value  # type: ignore[attr-defined]
+    assert "sc-shopper" in html and 'data-sc-unread="1"' in html and "Zelma" in html
+    assert "1 unread" in panel._header.value and "picking" in panel._header.value
+
+
+def test_enter_sends_and_only_new_bubbles_are_added(panel: ChatPanel) -> None:
+    panel.wait_for_messages(count=1, timeout=10)
+    eventually(lambda: len(bubbles(panel)) == 1)
+    first = bubbles(panel)[0]
+    press_enter(panel, "Ripe bananas, please")
+    eventually(lambda: panel._text.value == "" and not panel._busy)
+    panel.wait_for_messages(count=1, timeout=10)
+    panel.model.wait_for_polls(2, timeout=10)
+    eventually(lambda: len(bubbles(panel)) == 3)
+    assert bubbles(panel)[0] is first, "an existing bubble was rebuilt"
+    assert "Ripe bananas, please" in bubbles(panel)[1].value  # type: ignore[attr-defined]
+    assert "sc-customer" in bubbles(panel)[1].value  # type: ignore[attr-defined]
+    assert len(bubbles(panel)) == len(panel.entries)
+
+
+def test_empty_text_is_not_sent_and_says_why(panel: ChatPanel) -> None:
+    panel.wait_for_messages(count=1, timeout=10)
+    press_enter(panel, "   ")
+    assert "nothing was sent" in panel._feedback.value
+    assert [e for e in panel.entries if e.from_customer] == []
+
+
+def test_a_failed_send_keeps_the_text_and_the_reason(panel: ChatPanel, devserver: str) -> None:
+    panel.wait_for_messages(count=1, timeout=10)
+    httpx.post(f"{devserver}/_emulator/faults",
+               json={"method": "POST", "path": CHAT_PATH, "status": 500, "times": 1},
+               timeout=10).raise_for_status()
+    press_enter(panel, "Is the store busy?")
+    eventually(lambda: not panel._busy)
+    assert panel._text.value == "Is the store busy?"
+    assert "Not sent" in panel._feedback.value and "500" in panel._feedback.value
+    assert not panel._text.disabled
+    assert [e for e in panel.entries if e.from_customer] == []
+
+
+def test_the_visibility_hook_marks_read(panel: ChatPanel) -> None:
+    greeting = panel.wait_for_messages(count=1, timeout=10)[0]
+    panel.model.wait_for_polls(2, timeout=10)
+    assert panel.model.mark_read_calls == 0
+    panel._probe._handle_custom_msg({"event": "seen", "ids": [greeting.id]}, [])
+    eventually(lambda: panel.model.unread_count == 0)
+    eventually(lambda: 'data-sc-unread="0"' in bubbles(panel)[0].value)  # type: ignore[attr-defined]
+    assert "unread" not in panel._header.value
+
+
+def test_the_counter_shows_the_limit_before_sending() -> None:
+    assert "0 / 1000" in render_counter("")
+    assert "sc-near" in render_counter("a" * 950)
+    over = render_counter("a" * 1003)
+    assert "sc-over" in over and "3 over the limit" in over
+
+
+def test_message_text_and_urls_are_escaped() -> None:
+    entry = ChatEntry(
+        id=1, role="shopper", sender_name="<b>Zelma</b>", body="<script>alert(1)</script>",
+        image='javascript:alert(1)', created_at=datetime(2026, 1, 15, 17, tzinfo=timezone.utc),
+        read=False, read_at=None,
+    )
+    html = render_entry(entry, avatar_url='https://example.com/a.png") onerror=("x')
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>Zelma</b>" not in html
+    assert "javascript:" not in html
+    assert 'onerror=("x' not in html
