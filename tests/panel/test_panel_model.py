@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-
 from shopper_chat.errors import ServerError, WaitTimeout
 from shopper_chat.panel import (
     ChatClosedError,

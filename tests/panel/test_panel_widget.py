@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
-
 from shopper_chat.panel import ChatEntry, ChatPanel
 from shopper_chat.panel._render import render_counter, render_entry
 
