@@ -112,27 +112,31 @@ _POLL_LABEL = {
 
 def render_header(status: PanelStatus) -> str:
     """Shopper, order, workflow state, polling state (and why) and the unread count."""
-    shopper = status.shopper_name or "Your shopper"
-    avatar = _avatar(shopper, status.shopper_avatar, "sc-avatar sc-avatar-lg")
+    not_found = status.stop_reason == "not_found"
+    shopper = "Order not found" if not_found else (status.shopper_name or "Your shopper")
+    avatar = _avatar("?" if not_found else shopper, status.shopper_avatar, "sc-avatar sc-avatar-lg")
     state = html.escape(status.workflow_state or "…")
     css, label = _POLL_LABEL[status.poll_state]
     if status.poll_state == "backing_off" and status.retry_in is not None:
-        label = f"retrying in {status.retry_in:.0f} s"
+        label = f"backing off · {status.retry_in:.0f} s"
     unread = (
         f'<span class="sc-badge sc-unread-badge" title="unread shopper messages">'
         f"{status.unread_count} unread</span>" if status.unread_count else ""
     )
     detail = ""
-    if status.detail and status.poll_state in ("backing_off", "stopped"):
-        detail = f'<div class="sc-detail {css}">{html.escape(status.detail)}</div>'
+    if status.detail and status.poll_state in ("backing_off", "stopped") and not not_found:
+        prefix = "Polling stopped: " if status.poll_state == "stopped" else "Poll failed: "
+        detail = f'<div class="sc-detail {css}">{html.escape(prefix + status.detail)}</div>'
     return (
         '<div class="sc-header">'
         f"{avatar}"
         '<div class="sc-title">'
         f'<div class="sc-shopper-name">{html.escape(shopper)}</div>'
-        '<div class="sc-sub">Your shopper · Order '
+        f'<div class="sc-sub">{"Your shopper · " if status.shopper_name else ""}Order '
         f'<b>{html.escape(status.order_id)}</b>'
-        f' · <span class="sc-state" title="order workflow_state">{state}</span></div>'
+        + ("" if not_found else
+           f' · <span class="sc-state" title="order workflow_state">{state}</span>')
+        + "</div>"
         "</div>"
         f'<div class="sc-badges">{unread}'
         f'<span class="sc-badge sc-poll {css}" title="polling state"><i></i>{html.escape(label)}'
@@ -145,7 +149,8 @@ def render_empty(status: PanelStatus) -> str:
     """What the message area shows before the first message (or instead of it)."""
     if status.stop_reason == "not_found":
         return (f'<div class="sc-empty sc-error"><b>Order {html.escape(status.order_id)} was not '
-                f"found.</b><br>{html.escape(status.detail)}</div>")
+                "found.</b><br>Check the order id, and that the client's user "
+                "(<code>client.set_user</code>) is the order's customer.</div>")
     if status.poll_state == "idle":
         return '<div class="sc-empty">Display the panel to start the chat.</div>'
     if not status.chat_open:

@@ -496,10 +496,23 @@ class ChatModel:
         poller = self._make_poller()
         with self._lock:
             self._poller = poller
+        failures = 0
         while True:
             if self._check_stop():
                 return
-            events = poller.poll_once()
+            try:
+                events = poller.poll_once()
+            except NotFoundError:
+                self._set_stopped("not_found", f"Order {self.order_id} is no longer found.",
+                                  chat_open=False)
+                return
+            except ConnectError as exc:
+                # The poller reports ordinary failures as events; anything it raises is treated
+                # the same way: shown, and retried after a pause.
+                failures += 1
+                events = [_Failure(exc, min(self.interval * 2**failures, 30.0))]
+            else:
+                failures = 0
             with self._changed:
                 self.poll_count += 1
                 self._changed.notify_all()
@@ -631,6 +644,15 @@ class ChatModel:
                 logging.getLogger(__name__).exception("chat panel view failed to update")
 
 
+@dataclass(frozen=True)
+class _Failure:
+    """A poll that raised instead of reporting its error: handled like the poller's PollFailed."""
+
+    error: BaseException
+    retry_in: float
+    kind: str = "error"
+
+
 _REASON_TEXT: dict[str, str] = {
     "stopped": "polling was stopped",
     "closed": "the panel was closed",
@@ -645,7 +667,7 @@ def _stopped_text(event: Any, status: PanelStatus) -> str:
     detail = str(getattr(event, "detail", "") or "")
     if reason == "state":
         state = status.workflow_state or detail
-        return f"the order reached {state}: chat polling ends there (the tutorial's rule)"
+        return f"the order reached {state} (the tutorial's rule: chat polling ends there)"
     if reason in _REASON_TEXT:
         return _REASON_TEXT[reason]
     return detail or reason
