@@ -246,8 +246,10 @@ class ChatModel:
                 target=self._run, name=f"shopper-chat-panel-{self.order_id}", daemon=True
             )
             _live_models.add(self)
-            self._set_status(poll_state="live", detail="")
-        self._thread.start()
+            thread = self._thread
+        # Listeners run outside the model's lock (a view may take its own lock, then ours).
+        self._set_status(poll_state="live", detail="")
+        thread.start()
 
     def stop(self, reason: StopReason = "stopped", *, join: bool = True) -> None:
         """Stop polling; the status says why. Safe from any thread, and more than once."""
@@ -256,8 +258,9 @@ class ChatModel:
                 self._stop_requested = reason
             thread = self._thread
             poller = self._poller
-            if thread is None and self._status.poll_state != "stopped":
-                self._set_stopped(reason, _REASON_TEXT.get(reason, reason))
+            never_started = thread is None and self._status.poll_state != "stopped"
+        if never_started:
+            self._set_stopped(reason, _REASON_TEXT.get(reason, reason))
         if poller is not None:
             with contextlib.suppress(Exception):  # stopping must never fail
                 poller.stop()
@@ -467,13 +470,12 @@ class ChatModel:
         shoppers = list(getattr(meta, "shoppers", None) or [])
         shopper = shoppers[0] if shoppers else None
         customer = getattr(meta, "customer", None)
-        with self._lock:
-            self._set_status(
-                customer_name=getattr(customer, "display_name", "") or "",
-                shopper_name=getattr(shopper, "display_name", "") or "",
-                shopper_avatar=getattr(shopper, "avatar_url", "") or "",
-                poll_state="live", detail="", retry_in=None,
-            )
+        self._set_status(
+            customer_name=getattr(customer, "display_name", "") or "",
+            shopper_name=getattr(shopper, "display_name", "") or "",
+            shopper_avatar=getattr(shopper, "avatar_url", "") or "",
+            poll_state="live", detail="", retry_in=None,
+        )
         self._apply_messages(conversation.chat_messages)
         if getattr(conversation, "is_expired", False):
             self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
