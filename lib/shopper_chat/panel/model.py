@@ -28,17 +28,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from shopper_chat.errors import (
+from shopper_chat.client.errors import (
     ChatNotAllowedError,
     ConnectError,
     NotFoundError,
     WaitTimeout,
 )
+from shopper_chat.client.poller import (
+    NewMessage,
+    PollFailed,
+    ReadChanged,
+    StateChanged,
+    Stopped,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shopper_chat.client import Client
+    from shopper_chat.client import ChatMessage, ChatPoller, Client, Conversation
 
 __all__ = [
     "MAX_BODY_CHARS",
@@ -145,6 +152,7 @@ def _stop_all_at_exit() -> None:
 
 
 def _role(sender_type: str) -> Role:
+    # The API: "user" is the customer, "driver" the shopper; anything else is shown apart.
     if sender_type == "user":
         return "customer"
     if sender_type == "driver":
@@ -170,7 +178,7 @@ class ChatModel:
         *,
         stop_states: Sequence[str] = ("checkout",),
         interval: float = 1.0,
-        poller_factory: Callable[..., Any] | None = None,
+        poller_factory: Callable[..., ChatPoller] | None = None,
     ) -> None:
         if not order_id:
             raise ValueError("order_id is required")
@@ -191,7 +199,7 @@ class ChatModel:
         self._send_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop_requested: StopReason | None = None
-        self._poller: Any = None
+        self._poller: ChatPoller | None = None
         self.mark_read_calls = 0
         """How many PUTs this model has sent (the read rule is observable in tests)."""
         self.poll_count = 0
@@ -442,56 +450,57 @@ class ChatModel:
         return False
 
     def _initial_load(self) -> bool:
-        """Fetch the conversation once for its metadata; False when polling must not go on."""
+        """Fetch the conversation once, for its metadata; False when polling must not go on."""
         delay = self.interval
-        while True:
-            if self._check_stop():
-                return False
+        while not self._check_stop():
             try:
                 conversation = self._client.chat.messages(self.order_id)
-                break
             except NotFoundError:
-                self._set_stopped(
-                    "not_found",
-                    f"Order {self.order_id} was not found: check the order id, and that the "
-                    "client's user is the order's customer.",
-                    chat_open=False,
-                )
+                self._set_stopped("not_found", _not_found(self.order_id), chat_open=False)
                 return False
             except ChatNotAllowedError as exc:
-                self._set_stopped("not_allowed", f"Chat is not available: {exc}", chat_open=False)
+                self._set_stopped("not_allowed", f"chat is not available: {exc}", chat_open=False)
                 return False
             except ConnectError as exc:
                 self._set_status(poll_state="backing_off", detail=_describe(exc), retry_in=delay)
-                if not self._sleep(delay):
-                    continue
+                self._sleep(delay)
                 delay = min(delay * 2, 30.0)
-        meta = conversation.metadata
-        shoppers = list(getattr(meta, "shoppers", None) or [])
-        shopper = shoppers[0] if shoppers else None
-        customer = getattr(meta, "customer", None)
-        self._set_status(
-            customer_name=getattr(customer, "display_name", "") or "",
-            shopper_name=getattr(shopper, "display_name", "") or "",
-            shopper_avatar=getattr(shopper, "avatar_url", "") or "",
-            poll_state="live", detail="", retry_in=None,
-        )
-        self._apply_messages(conversation.chat_messages)
-        if getattr(conversation, "is_expired", False):
-            self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
-            return False
-        return True
+                continue
+            self._apply_metadata(conversation)
+            self._set_status(poll_state="live", detail="", retry_in=None)
+            self._apply_messages(conversation.chat_messages)
+            if conversation.is_expired:
+                self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
+                return False
+            return True
+        return False
 
-    def _make_poller(self) -> Any:
-        if self._poller_factory is not None:
-            return self._poller_factory(
-                self._client, self.order_id, interval=self.interval, stop_states=self.stop_states
-            )
+    def _apply_metadata(self, conversation: Conversation) -> None:
+        shoppers = conversation.metadata.shoppers
+        self._set_status(
+            customer_name=conversation.customer_name,
+            shopper_name=conversation.shopper_name,
+            shopper_avatar=shoppers[0].avatar_url if shoppers else "",
+        )
+
+    def _refresh_metadata(self) -> None:
+        """A shopper wrote before the panel knew one (the order was batched after it opened)."""
+        try:
+            conversation = self._client.chat.messages(self.order_id)
+        except ConnectError:
+            return  # the next shopper message tries again
+        self._apply_metadata(conversation)
+        with self._lock:
+            stale = [e for e in self._entries.values() if e.role != "other"]
+        self._apply_messages_renamed(stale)
+
+    def _make_poller(self) -> ChatPoller:
         from shopper_chat.client.poller import ChatPoller
 
-        return ChatPoller(
-            self._client, self.order_id, interval=self.interval, stop_states=self.stop_states,
-            sleep=lambda seconds: None,  # the panel does its own (interruptible) waiting
+        factory = self._poller_factory or ChatPoller
+        # The panel calls poll_once() and does its own interruptible waiting between polls.
+        return factory(
+            self._client, self.order_id, interval=self.interval, stop_states=self.stop_states
         )
 
     def _poll_loop(self) -> None:
@@ -505,14 +514,13 @@ class ChatModel:
             try:
                 events = poller.poll_once()
             except NotFoundError:
-                self._set_stopped("not_found", f"Order {self.order_id} is no longer found.",
-                                  chat_open=False)
+                self._set_stopped("not_found", _not_found(self.order_id), chat_open=False)
                 return
             except ConnectError as exc:
                 # The poller reports ordinary failures as events; anything it raises is treated
                 # the same way: shown, and retried after a pause.
                 failures += 1
-                events = [_Failure(exc, min(self.interval * 2**failures, 30.0))]
+                events = [PollFailed(exc, min(self.interval * 2**failures, 30.0))]
             else:
                 failures = 0
             with self._changed:
@@ -520,19 +528,21 @@ class ChatModel:
                 self._changed.notify_all()
             retry_in: float | None = None
             for event in events:
-                kind = event.kind
-                if kind in ("message", "read"):
+                if isinstance(event, (NewMessage, ReadChanged)):
                     self._apply_messages([event.message])
-                elif kind == "state":
-                    self._set_status(workflow_state=str(event.new))
-                elif kind == "error":
-                    retry_in = float(event.retry_in)
+                    if (isinstance(event, NewMessage) and event.message.from_shopper
+                            and not self._status.shopper_name):
+                        self._refresh_metadata()
+                elif isinstance(event, StateChanged):
+                    self._set_status(workflow_state=event.new)
+                elif isinstance(event, PollFailed):
+                    retry_in = event.retry_in
                     self._set_status(poll_state="backing_off", detail=_describe(event.error),
                                      retry_in=retry_in)
-                elif kind == "stopped":
+                elif isinstance(event, Stopped):
                     if self._check_stop():
                         return
-                    self._set_stopped(event.reason, _stopped_text(event, self._status))
+                    self._stopped_by_poller(event, poller.error)
                     return
             if retry_in is None:
                 if self._status.poll_state != "live":
@@ -542,22 +552,49 @@ class ChatModel:
                 self._check_stop()
                 return
 
-    # -- state changes -------------------------------------------------------------------------
-    def _entry_from(self, message: Any) -> ChatEntry:
-        role = _role(str(message.sender_type))
-        if role == "shopper":
-            name = self._status.shopper_name or "Shopper"
-        elif role == "customer":
-            name = self._status.customer_name or "You"
+    def _stopped_by_poller(self, event: Stopped, error: ConnectError | None) -> None:
+        if isinstance(error, NotFoundError):
+            self._set_stopped("not_found", _not_found(self.order_id), chat_open=False)
+        elif isinstance(error, ChatNotAllowedError):
+            self._set_stopped("not_allowed", f"chat is not available: {error}", chat_open=False)
+        elif event.reason == "state":
+            self._set_stopped("state", f"the order reached {event.detail} (the tutorial's rule: "
+                                       "chat polling ends there)")
+        elif event.reason == "error":
+            self._set_stopped("error", event.detail or "polling failed")
         else:
-            name = "Instacart"
+            self._set_stopped(event.reason, _REASON_TEXT.get(event.reason, event.detail))
+
+    # -- state changes -------------------------------------------------------------------------
+    def _apply_messages_renamed(self, entries: list[ChatEntry]) -> None:
+        """Give entries the display names the metadata now has."""
+        updated: list[ChatEntry] = []
+        with self._lock:
+            for entry in entries:
+                name = self._name_for(entry.role)
+                if entry.sender_name != name:
+                    new = replace(entry, sender_name=name)
+                    self._entries[entry.id] = new
+                    updated.append(new)
+        if updated:
+            self._emit(ModelChange("updated", tuple(updated)))
+
+    def _name_for(self, role: Role) -> str:
+        if role == "shopper":
+            return self._status.shopper_name or "Shopper"
+        if role == "customer":
+            return self._status.customer_name or "You"
+        return "Instacart"
+
+    def _entry_from(self, message: ChatMessage) -> ChatEntry:
+        role = _role(message.sender_type)
         return ChatEntry(
-            id=int(message.id), role=role, sender_name=name, body=message.body or "",
-            image=message.image or "", created_at=message.created_at, read=bool(message.read),
+            id=message.id, role=role, sender_name=self._name_for(role), body=message.body,
+            image=message.image, created_at=message.created_at, read=message.read,
             read_at=message.read_at, confirmed=True,
         )
 
-    def _apply_messages(self, messages: Iterable[Any]) -> None:
+    def _apply_messages(self, messages: Iterable[ChatMessage]) -> None:
         added: list[ChatEntry] = []
         updated: list[ChatEntry] = []
         with self._lock:
@@ -646,15 +683,6 @@ class ChatModel:
                 logging.getLogger(__name__).exception("chat panel view failed to update")
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """A poll that raised instead of reporting its error: handled like the poller's PollFailed."""
-
-    error: BaseException
-    retry_in: float
-    kind: str = "error"
-
-
 _REASON_TEXT: dict[str, str] = {
     "stopped": "polling was stopped",
     "closed": "the panel was closed",
@@ -664,15 +692,9 @@ _REASON_TEXT: dict[str, str] = {
 }
 
 
-def _stopped_text(event: Any, status: PanelStatus) -> str:
-    reason = str(event.reason)
-    detail = str(getattr(event, "detail", "") or "")
-    if reason == "state":
-        state = status.workflow_state or detail
-        return f"the order reached {state} (the tutorial's rule: chat polling ends there)"
-    if reason in _REASON_TEXT:
-        return _REASON_TEXT[reason]
-    return detail or reason
+def _not_found(order_id: str) -> str:
+    return (f"order {order_id} was not found: check the order id, and that the client's user "
+            "is the order's customer")
 
 
 def _describe(exc: BaseException) -> str:
