@@ -46,8 +46,9 @@ def _notebook_copy(folder: Path, output_dir: Path) -> None:
     nb = nbformat.read(REPO / "notebooks" / NOTEBOOK, as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     injected = nbformat.v4.new_code_cell(
-        # Two seconds on screen before "seen": long enough to watch the unread marker go.
-        f"SEEN_AFTER = 2.0\nOUTPUT_DIR = {str(output_dir)!r}\n",
+        # Two seconds on screen before "seen": long enough to watch the unread marker go. A tall
+        # message area keeps every message on screen, so the user need not scroll to see them.
+        f"SEEN_AFTER = 2.0\nPANEL_HEIGHT = '640px'\nOUTPUT_DIR = {str(output_dir)!r}\n",
         metadata={"tags": ["injected-parameters"]},
     )
     nb.cells.insert(index + 1, injected)
@@ -97,7 +98,7 @@ def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
 
     with run_jupyter_lab(root, lab_env, tmp_path) as lab:
         mark("jupyterlab_started")
-        page: Page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page: Page = browser.new_page(viewport={"width": 1280, "height": 1200})
         page.set_default_timeout(WAIT_MS)
         try:
             page.goto(lab.notebook_url(NOTEBOOK))

@@ -86,7 +86,7 @@ def test_greeting_arrives_with_metadata_and_unread(model: ChatModel) -> None:
     assert status.shopper_name == "Zelma"
     assert status.workflow_state == "picking"
     assert status.poll_state == "live"
-    assert status.unread_count == 1
+    assert status.unread_count == len([e for e in model.entries if e.from_shopper]) >= 1
 
 
 def test_send_shows_at_once_then_the_answer_arrives_each_id_once(
@@ -99,7 +99,7 @@ def test_send_shows_at_once_then_the_answer_arrives_each_id_once(
     assert sent.id in [e.id for e in model.entries]
 
     answer = model.wait_for_messages(count=1, timeout=10)
-    assert answer[0].from_shopper and answer[0].id > sent.id
+    assert all(e.from_shopper and e.id > sent.id for e in answer)
     model.wait_for_polls(2, timeout=10)
     ids = [e.id for e in model.entries]
     assert len(ids) == len(set(ids)), "a message was added twice"
@@ -128,19 +128,21 @@ def test_a_message_of_exactly_1000_characters_is_sent(model: ChatModel) -> None:
 def test_no_mark_read_until_every_unread_message_was_seen(
     model: ChatModel, client: object, order: Order, devserver: str
 ) -> None:
-    greeting = model.wait_for_messages(count=1, timeout=10)[0]
+    model.wait_for_messages(count=1, timeout=10)
     httpx.post(f"{devserver}/_emulator/orders/{order.order_id}/shopper_messages",
                json={"body": "Bananas are green today. OK?"}, timeout=10).raise_for_status()
-    second = model.wait_for_messages(count=1, timeout=10)[0]
+    last = model.wait_for_messages(count=1, timeout=10)[-1]
     model.wait_for_polls(3, timeout=10)
     assert model.mark_read_calls == 0, "marked read without the user having seen anything"
 
-    model.report_seen([greeting.id])
+    earlier = [e.id for e in model.entries if e.from_shopper and e.id != last.id]
+    assert earlier
+    model.report_seen(earlier)
     model.wait_for_polls(3, timeout=10)
     assert model.mark_read_calls == 0, "marked read while an unread message was unseen"
     assert not any(m.read for m in server_messages(client, order.order_id))
 
-    model.report_seen([second.id])
+    model.report_seen([last.id])
     model.wait_for_status(lambda s: s.unread_count == 0, timeout=10)
     assert model.mark_read_calls == 1
     shopper = [m for m in server_messages(client, order.order_id) if m.sender_type == "driver"]
@@ -149,7 +151,10 @@ def test_no_mark_read_until_every_unread_message_was_seen(
 
 def test_headless_mark_read(model: ChatModel, client: object, order: Order) -> None:
     model.wait_for_messages(count=1, timeout=10)
-    assert model.mark_read() == 1
+    model.wait_for_polls(1, timeout=10)
+    unread = model.unread_count
+    assert unread >= 1
+    assert model.mark_read() == unread
     assert model.unread_count == 0
     assert all(m.read for m in server_messages(client, order.order_id))
     assert model.mark_read() == 0  # nothing unread: no second PUT
@@ -222,7 +227,7 @@ def test_errors_show_in_the_status_and_polling_recovers(
     # Still working after recovery: a new shopper message arrives.
     httpx.post(f"{devserver}/_emulator/orders/{order.order_id}/shopper_messages",
                json={"body": "Back again!"}, timeout=10).raise_for_status()
-    assert model.wait_for_messages(count=1, timeout=15)[0].body == "Back again!"
+    assert "Back again!" in [e.body for e in model.wait_for_messages(count=1, timeout=15)]
     assert "backing_off" in seen and seen[-1] == "live"
 
 
