@@ -1,0 +1,96 @@
+"""Fault rules: per route, added latency, an error status, or a dropped connection."""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["FaultRule", "Faults"]
+
+
+@dataclass
+class FaultRule:
+    """One rule. It applies to requests whose method and path match (`path` is an fnmatch glob).
+
+    `probability` (seeded) decides per matching request; `times` counts the requests it still
+    applies to (None: every one). An applying rule first waits `latency_ms`, then drops the
+    connection (`drop`) or answers `status` (with `Retry-After: retry_after` when set).
+    """
+
+    id: int
+    method: str = "*"
+    path: str = "*"
+    status: int | None = None
+    retry_after: int | None = None
+    latency_ms: int = 0
+    drop: bool = False
+    probability: float = 1.0
+    times: int | None = None
+    applied: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        """True when the rule is about this request."""
+        return fnmatch.fnmatchcase(method.upper(), self.method.upper()) and fnmatch.fnmatchcase(
+            path, self.path
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON."""
+        return asdict(self)
+
+
+class Faults:
+    """The active fault rules, with their own seeded random source (ids are not disturbed)."""
+
+    def __init__(self, seed: int) -> None:
+        self._lock = threading.Lock()
+        self._rules: list[FaultRule] = []
+        self._next_id = 1
+        self._random = random.Random(seed)
+
+    def add(self, **fields: Any) -> FaultRule:
+        """Add a rule (fields as in `FaultRule`, validated by the caller)."""
+        with self._lock:
+            rule = FaultRule(id=self._next_id, **fields)
+            self._next_id += 1
+            self._rules.append(rule)
+            return rule
+
+    def list(self) -> list[FaultRule]:
+        """The active rules, oldest first."""
+        with self._lock:
+            return list(self._rules)
+
+    def clear(self, seed: int | None = None) -> None:
+        """Remove every rule (and reseed the draws when `seed` is given)."""
+        with self._lock:
+            self._rules.clear()
+            self._next_id = 1
+            if seed is not None:
+                self._random = random.Random(seed)
+
+    def remove(self, rule_id: int) -> bool:
+        """Remove one rule; False when there is none with that id."""
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [r for r in self._rules if r.id != rule_id]
+            return len(self._rules) != before
+
+    def pick(self, method: str, path: str) -> FaultRule | None:
+        """The first rule that applies to this request (and count it), or None."""
+        with self._lock:
+            for rule in self._rules:
+                if not rule.matches(method, path):
+                    continue
+                if rule.probability < 1.0 and self._random.random() >= rule.probability:
+                    continue
+                rule.applied += 1
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._rules.remove(rule)
+                return rule
+            return None
