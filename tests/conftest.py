@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,14 @@ def devserver(devserver_url: str) -> str:
 
     httpx.post(f"{devserver_url}/_emulator/reset", timeout=10).raise_for_status()
     return devserver_url
+
+
+@pytest.fixture()
+def client(devserver: str) -> Iterator[Any]:
+    """A `shopper_chat.Client` of the reset development server, with its local credentials."""
+    from shopper_chat import Client
+    from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    with Client(devserver, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET,
+                timeout=5.0) as connect_client:
+        yield connect_client

@@ -3,10 +3,12 @@
 Sending exactly once. A send is not retried blindly. When it fails in a way that proves the
 server did not store it (a 429, a 503 or 408 in the API's envelope, a connection never made), it
 is tried again within the retry budget. When the outcome is open (the connection dropped after
-the request went out, no answer in time, another 5xx), the client reads the conversation and
-sends again only if no customer message with the same text (or, for an image alone, an image)
-newer than the newest message it knew of before the first attempt is there; if one is, that
-message is returned (`SentMessage.recovered`). So one call stores the message once.
+the request went out, no answer in time, another 5xx), the client waits its backoff delay, reads
+the conversation, and sends again only if no customer message with the same text (or, for an
+image alone, an image) newer than the newest message it knew of before the first attempt is
+there; if one is, that message is returned (`SentMessage.recovered`). So one call stores the
+message once. (The one case this cannot settle: a server still working on the first request
+after the timeout and the backoff delay both ran out.)
 """
 
 from __future__ import annotations
@@ -143,17 +145,23 @@ class Chat(Resource):
                     token = auth.token(renew=True)
                     continue
             if surely_not_processed(error):
-                pass  # refused before it was stored: trying again cannot duplicate it
+                # Refused before it was stored: trying again cannot duplicate it.
+                delay = budget.delay_for(error)
+                if delay is None:
+                    raise error
+                budget.wait(delay)
             elif _outcome_open(error):
+                # Wait first, so that a request still in flight has landed when we look.
+                delay = budget.delay_for(error)
+                if delay is not None:
+                    budget.wait(delay)
                 stored = self._find_stored(key, baseline, text, image, error)
                 if stored is not None:
                     return stored
+                if delay is None:
+                    raise error
             else:
                 raise error
-            delay = budget.delay_for(error)
-            if delay is None:
-                raise error
-            budget.wait(delay)
 
     def mark_read(self, order_id: str) -> int:
         """`PUT /v2/post_checkout/chat/{order_id}/messages`: every unread shopper message is marked
