@@ -15,7 +15,9 @@ INJECTION = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def conversation() -> Conversation:
-    def msg(i: int, sender: str, body: str, image: str = "", read: bool = False) -> dict[str, object]:
+    def msg(
+        i: int, sender: str, body: str, image: str = "", read: bool = False
+    ) -> dict[str, object]:
         return {
             "id": i, "order_id": 555, "created_at": f"2026-01-15T17:0{i}:00Z",
             "recipient_id": "", "recipient_type": "user" if sender == "driver" else "driver",

@@ -14,7 +14,7 @@ VALUE = "s3cr3t-value-123"
 def test_repr_str_format_and_fstring_hide_the_value() -> None:
     secret = Secret(VALUE)
     for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", format(secret, ">30"),
-                  repr([secret]), repr({"k": secret}), "%s" % secret):
+                  repr([secret]), repr({"k": secret}), "%s" % secret):  # noqa: UP031
         assert VALUE not in shown
         assert "Secret('**********')" in shown
     assert secret.get_secret_value() == VALUE
