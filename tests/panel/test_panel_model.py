@@ -82,6 +82,7 @@ def test_greeting_arrives_with_metadata_and_unread(model: ChatModel) -> None:
     greeting = model.wait_for_messages(count=1, timeout=10)
     assert greeting[0].from_shopper
     assert "Zelma" in greeting[0].body
+    model.wait_for_polls(1, timeout=10)
     status = model.status
     assert status.shopper_name == "Zelma"
     assert status.workflow_state == "picking"
@@ -286,5 +287,6 @@ def test_transcript_is_a_frame(model: ChatModel) -> None:
     model.send("Thanks!")
     model.wait_for_messages(count=1, timeout=10)
     frame = model.transcript()
-    assert list(frame["sender_role"])[:2] == ["shopper", "customer"]
+    assert list(frame["sender_role"])[0] == "shopper"
+    assert set(frame["sender_role"]) == {"shopper", "customer"}
     assert "Thanks!" in list(frame["body"])

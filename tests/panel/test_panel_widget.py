@@ -68,6 +68,7 @@ def test_displaying_starts_polling_and_renders_the_greeting(panel: ChatPanel) ->
     assert panel.model.status.poll_state == "idle"
     panel._repr_mimebundle_()  # what IPython's display() calls
     panel.wait_for_messages(count=1, timeout=10)
+    panel.model.wait_for_polls(1, timeout=10)
     eventually(lambda: len(bubbles(panel)) == len(panel.entries))
     html = bubbles(panel)[0].value  # type: ignore[attr-defined]
     assert "sc-shopper" in html and 'data-sc-unread="1"' in html and "Zelma" in html
