@@ -9,8 +9,10 @@ PIP := $(PY) -m pip
 run: install
 	$(VENV)/bin/shopper-chat run
 
+# Without the developer's own Connect settings: the notebooks' kernels would inherit them.
 test: install-test browser lint
-	$(VENV)/bin/pytest
+	env -u CONNECT_BASE_URL -u CONNECT_CLIENT_ID -u CONNECT_CLIENT_SECRET -u CONNECT_USER_TOKEN \
+	  $(VENV)/bin/pytest
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test

@@ -89,14 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="run the tutorial notebooks headless",
-        description="Run the tutorial notebooks headless with papermill.",
+        description="Run the tutorial's step notebooks headless with papermill, in a chain, into "
+        "<out>/<UTC timestamp>-<short id>/ (executed notebooks, transcript.*, summary.json).",
     )
-    run.add_argument("--base-url", default=None, help="Connect base URL (default: embedded)")
-    run.add_argument("--out", type=Path, default=Path("outputs"), help="output folder")
-    run.add_argument("--only", nargs="+", default=None, metavar="STEP", help="steps to run")
-    run.add_argument("--timeout", type=float, default=None, help="seconds per notebook")
-    run.add_argument("--seed", type=int, default=None, help="development server seed")
-    run.add_argument("--clock", default=None, help="development server clock (ISO 8601)")
+    from shopper_chat import runner
+
+    runner.add_arguments(run)
     run.set_defaults(handler=_run)
     return parser
 
@@ -145,9 +143,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from shopper_chat import runner  # type: ignore[attr-defined, unused-ignore]
+    from shopper_chat import runner
 
-    return int(runner.main(args) or 0)
+    return runner.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

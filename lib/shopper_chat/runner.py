@@ -317,6 +317,8 @@ def _execute(
             log_output=False,
             cwd=str(source.parent),
             execution_timeout=timeout,
+            # the kernel's own start-up notices would interleave with the progress lines
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         lines = (exc.source or "").strip().splitlines()
@@ -482,6 +484,7 @@ def _run_steps(
     width = max(len(s.name) for s in steps) + 2 if steps else 10
     status: dict[str, str] = {}
     unreachable = not env
+    reported_before: dict[str, Any] = {}
     for step in steps:
         entry = StepResult(step=step.name)
         result.steps.append(entry)
@@ -510,9 +513,12 @@ def _run_steps(
             entry.notebook = None
         if target.exists():
             reported = _reported_ids(target)
+            # New: not reported by an earlier step (step 1 creates the customer and order
+            # under the ids the run chose for them).
             entry.ids_created = {
-                k: v for k, v in reported.items() if result.ids.get(k) != v
+                k: v for k, v in reported.items() if reported_before.get(k) != v
             }
+            reported_before.update(reported)
             result.ids.update(reported)
         if conversation is not None:
             conversation.refresh(result.ids)
