@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from devserver_helpers import Api, assert_error, auth
-
 from shopper_chat.devserver.workflow import TRANSITIONS, WORKFLOWS
 
 

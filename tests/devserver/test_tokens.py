@@ -6,7 +6,6 @@ import base64
 
 import pytest
 from devserver_helpers import Api, assert_error, assertion_for, auth
-
 from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 CREDS = {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET}

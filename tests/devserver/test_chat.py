@@ -1,0 +1,148 @@
+"""Chat: every documented error and decision of GET/POST/PUT, read counts, expiry, internal ids."""
+
+from __future__ import annotations
+
+import pytest
+from devserver_helpers import Api, assert_error, auth
+
+
+@pytest.fixture()
+def quiet(api: Api) -> Api:
+    """The scripted shopper switched off, so that only the test's messages exist."""
+    api.http.put("/_emulator/shopper", json={"enabled": False}).raise_for_status()
+    return api
+
+
+def _shopper_says(api: Api, order_id: str, body: str = "", image_url: str = "") -> dict[str, object]:
+    r = api.http.post(f"/_emulator/orders/{order_id}/shopper_messages",
+                      json={"body": body, "image_url": image_url})  # fmt: skip
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_post_text_image_or_both(quiet: Api) -> None:
+    shop = quiet.shopping()
+    assert quiet.send(shop.token, shop.order_id, "text only").status_code == 200
+    r = quiet.send(shop.token, shop.order_id, "", "https://example.com/a.jpg")
+    assert r.status_code == 200
+    r = quiet.http.post(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=auth(shop.token),
+                        json={"image_url": "http://example.com/b.png"})  # fmt: skip
+    assert r.status_code == 200
+    assert quiet.send(shop.token, shop.order_id, "both", "https://example.com/c.jpg").status_code == 200
+    messages = quiet.messages(shop.token, shop.order_id)["chat_messages"]
+    assert [(m["body"], m["image"]) for m in messages] == [
+        ("text only", ""), ("", "https://example.com/a.jpg"), ("", "http://example.com/b.png"),
+        ("both", "https://example.com/c.jpg"),
+    ]  # fmt: skip
+
+
+def test_post_errors(quiet: Api) -> None:
+    shop = quiet.shopping()
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    h = auth(shop.token)
+    body = assert_error(quiet.send(shop.token, shop.order_id, "x" * 1001), 400, 1001, "body")
+    assert body["error"]["message"] == "is too long (maximum is 1000 characters)"
+    assert quiet.send(shop.token, shop.order_id, "x" * 1000).status_code == 200
+    body = assert_error(quiet.send(shop.token, shop.order_id, "", ""), 400, 1001, "body")
+    assert body["error"]["message"] == "can't be blank"
+    assert_error(quiet.http.post(url, headers=h, json={}), 400, 1001, "body")
+    body = assert_error(quiet.send(shop.token, shop.order_id, "hi", "ftp://x/y.png"), 400, 1001,
+                        "image_url")  # fmt: skip
+    assert body["error"]["message"] == "is invalid"
+    assert_error(quiet.http.post(url, headers=h, json={"body": 5}), 400, 1001, "body")
+    assert_error(quiet.http.post(url, headers=h, content=b"{not json"), 400, 1001, "body")
+    assert_error(quiet.http.post(url, headers=h, json=["a"]), 400, 1001, "body")
+    assert_error(quiet.send(shop.token, "nope", "hi"), 404, 4000)
+    assert len(quiet.messages(shop.token, shop.order_id)["chat_messages"]) == 1
+
+
+def test_403_before_a_shopper_and_after_delivery_or_cancel(quiet: Api) -> None:
+    quiet.create_order("u", "o")
+    token = quiet.user_token("u")
+    body = assert_error(quiet.send(token, "o", "anyone there?"), 403, None)
+    assert body["error"]["message"] == "Sending a message is not allowed at this time"
+    r = quiet.http.post("/_emulator/orders/o/shopper_messages", json={"body": "hello"})
+    assert_error(r, 403, None)
+    empty = quiet.messages(token, "o")
+    assert empty["chat_messages"] == [] and empty["metadata"]["shoppers"] == []
+    batch = quiet.create_batch(token, quiet.create_shopper(token), "o")
+    assert quiet.send(token, "o", "now?").status_code == 200
+    quiet.advance(token, batch, "completed")
+    assert_error(quiet.send(token, "o", "thanks!"), 403, None)
+
+    quiet.create_order("u", "o2")
+    quiet.create_batch(token, quiet.create_shopper(token), "o2")
+    quiet.http.post("/v2/fulfillment_sandbox/orders/o2/callbacks", headers=auth(token),
+                    json={"event_name": "canceled"})  # fmt: skip
+    assert_error(quiet.send(token, "o2", "hello?"), 403, None)
+
+
+@pytest.mark.parametrize("ending", ["completed", "canceled"])
+def test_messages_expire_24_hours_after_delivery_or_cancel(quiet: Api, ending: str) -> None:
+    shop = quiet.shopping()
+    quiet.send(shop.token, shop.order_id, "hello")
+    if ending == "completed":
+        quiet.advance(shop.token, shop.batch_id, "completed")
+    else:
+        quiet.http.post(f"/v2/fulfillment_sandbox/orders/{shop.order_id}/callbacks",
+                        headers=auth(shop.token), json={"event_name": "canceled"})  # fmt: skip
+    quiet.http.post("/_emulator/clock", json={"advance_seconds": 86399})
+    token = quiet.user_token(shop.user_id)
+    data = quiet.messages(token, shop.order_id)
+    assert len(data["chat_messages"]) == 1 and data["metadata"]["is_expired"] is False
+    quiet.http.post("/_emulator/clock", json={"advance_seconds": 1})
+    data = quiet.messages(token, shop.order_id)
+    assert data["chat_messages"] == [] and data["metadata"]["is_expired"] is True
+
+
+def test_mark_read_counts_shopper_messages_and_sets_read_at(quiet: Api) -> None:
+    shop = quiet.shopping()
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    _shopper_says(quiet, shop.order_id, "one")
+    _shopper_says(quiet, shop.order_id, "two", "https://example.com/p.jpg")
+    quiet.send(shop.token, shop.order_id, "mine")
+    quiet.http.post("/_emulator/clock", json={"advance_seconds": 60})
+    assert quiet.http.put(url, headers=auth(shop.token)).json() == {"messages_read_count": 2}
+    assert quiet.http.put(url, headers=auth(shop.token)).json() == {"messages_read_count": 0}
+    messages = quiet.messages(shop.token, shop.order_id)["chat_messages"]
+    shopper = [m for m in messages if m["sender_type"] == "driver"]
+    assert all(m["read"] and m["read_at"] == "2026-01-15T17:01:00Z" for m in shopper)
+    customer = [m for m in messages if m["sender_type"] == "user"]
+    assert customer[0]["read"] is False and customer[0]["read_at"] is None
+    assert_error(quiet.http.put("/v2/post_checkout/chat/nope/messages", headers=auth(shop.token)),
+                 404, 4000)  # fmt: skip
+
+
+def test_treat_ids_as_internal(quiet: Api) -> None:
+    shop = quiet.shopping()
+    internal = quiet.http.get(f"/_emulator/orders/{shop.order_id}").json()["internal_id"]
+    _shopper_says(quiet, shop.order_id, "hello")
+    h = {**auth(shop.token), "X-Treat-Ids-As-Internal": "true"}
+    url = f"/v2/post_checkout/chat/{internal}/messages"
+    data = quiet.http.get(url, headers=h).json()
+    assert data["chat_messages"][0]["order_id"] == internal
+    assert quiet.http.post(url, headers=h, json={"body": "hi", "image_url": ""}).status_code == 200
+    assert quiet.http.put(url, headers=h).json() == {"messages_read_count": 1}
+    # Without the header the internal id is not an order id; with it, the retailer's id is not.
+    assert_error(quiet.http.get(url, headers=auth(shop.token)), 404, 4000)
+    assert_error(quiet.http.get(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=h),
+                 404, 4000)  # fmt: skip
+
+
+def test_shopper_information_removal_gives_403(quiet: Api) -> None:
+    shop = quiet.shopping()
+    quiet.http.post(f"/_emulator/orders/{shop.order_id}/shopper_information_removal",
+                    json={"enabled": True}).raise_for_status()  # fmt: skip
+    r = quiet.http.get(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=auth(shop.token))
+    assert_error(r, 403, None)
+
+
+def test_shopper_message_route(quiet: Api) -> None:
+    shop = quiet.shopping()
+    message = _shopper_says(quiet, shop.order_id, "Found everything!", "https://example.com/x.jpg")
+    assert message["sender_type"] == "driver" and message["sender_id"] == str(shop.shopper_id)
+    assert message["image"] == "https://example.com/x.jpg"
+    r = quiet.http.post("/_emulator/orders/nope/shopper_messages", json={"body": "x"})
+    assert_error(r, 404, 4000)
+    r = quiet.http.post(f"/_emulator/orders/{shop.order_id}/shopper_messages", json={"bdy": "x"})
+    assert_error(r, 400, 1001, "bdy")
