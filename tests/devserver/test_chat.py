@@ -13,7 +13,9 @@ def quiet(api: Api) -> Api:
     return api
 
 
-def _shopper_says(api: Api, order_id: str, body: str = "", image_url: str = "") -> dict[str, object]:
+def _shopper_says(
+    api: Api, order_id: str, body: str = "", image_url: str = ""
+) -> dict[str, object]:
     r = api.http.post(f"/_emulator/orders/{order_id}/shopper_messages",
                       json={"body": body, "image_url": image_url})  # fmt: skip
     assert r.status_code == 200, r.text
@@ -25,10 +27,13 @@ def test_post_text_image_or_both(quiet: Api) -> None:
     assert quiet.send(shop.token, shop.order_id, "text only").status_code == 200
     r = quiet.send(shop.token, shop.order_id, "", "https://example.com/a.jpg")
     assert r.status_code == 200
-    r = quiet.http.post(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=auth(shop.token),
-                        json={"image_url": "http://example.com/b.png"})  # fmt: skip
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    r = quiet.http.post(url, headers=auth(shop.token), json={"image_url": "http://example.com/b.png"})
     assert r.status_code == 200
-    assert quiet.send(shop.token, shop.order_id, "both", "https://example.com/c.jpg").status_code == 200
+    assert (
+        quiet.send(shop.token, shop.order_id, "both", "https://example.com/c.jpg").status_code
+        == 200
+    )
     messages = quiet.messages(shop.token, shop.order_id)["chat_messages"]
     assert [(m["body"], m["image"]) for m in messages] == [
         ("text only", ""), ("", "https://example.com/a.jpg"), ("", "http://example.com/b.png"),

@@ -115,7 +115,9 @@ def test_shopper_errors(api: Api) -> None:
     assert assert_error(r, 400, 1001, "email")["error"]["message"] == "Invalid email"
     r = api.http.post(url, headers=auth(token), json={"phone": "12"})
     assert assert_error(r, 400, 1001, "phone")["error"]["message"] == "Invalid phone number"
-    assert api.http.post(url, headers=auth(token), json={"phone": "415-555-0100"}).status_code == 200
+    assert (
+        api.http.post(url, headers=auth(token), json={"phone": "415-555-0100"}).status_code == 200
+    )
     r = api.http.post(url, headers=auth(token), json={"phone": "(415) 555 0100"})
     body = assert_error(r, 400, 1001, "phone")
     assert body["error"]["message"] == "An account already exists with this number"
@@ -150,7 +152,9 @@ def test_items_and_callbacks(api: Api) -> None:
         }
     assert_error(api.http.post(cb, headers=auth(token), json={"event_name": "lost"}),
                  400, 1001, "event_name")  # fmt: skip
-    assert api.http.post(cb, headers=auth(token), json={"event_name": "canceled"}).status_code == 200
+    assert (
+        api.http.post(cb, headers=auth(token), json={"event_name": "canceled"}).status_code == 200
+    )
     assert _order_state(api, token, "o") == "canceled"
     assert_error(api.http.post(cb, headers=auth(token), json={"event_name": "canceled"}),
                  400, 1001, "event_name")  # fmt: skip

@@ -102,8 +102,11 @@ def test_a_user_token_reaches_only_its_users_orders(api: Api) -> None:
     assert_error(api.http.get("/v2/post_checkout/orders/order-a", headers=auth(bob)), 404, 4000)
     r = api.advance(bob, shop.batch_id, "checkout")
     assert_error(r, 404, 4000)
-    r = api.http.post("/v2/fulfillment_sandbox/batches", headers=auth(bob),
-                      json={"shopper_id": shop.shopper_id, "orders": [{"id": "order-a"}]})
+    r = api.http.post(
+        "/v2/fulfillment_sandbox/batches",
+        headers=auth(bob),
+        json={"shopper_id": shop.shopper_id, "orders": [{"id": "order-a"}]},
+    )
     assert_error(r, 400, 1001, "orders[1]")
     # The retailer's token reaches every order.
     client = api.client_token()
