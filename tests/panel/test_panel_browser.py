@@ -130,6 +130,7 @@ def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
             expect(panel.locator(".sc-row.sc-customer", has_text=TYPED)).to_be_visible()
             mark("customer_bubble_seen")
             expect(box).to_have_value("")
+            expect(box).to_be_focused()  # ready for the next message
 
             expect(shopper_bubbles).to_have_count(before + 1)
             answer = shopper_bubbles.last
@@ -138,6 +139,11 @@ def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
             # has been on screen for SEEN_AFTER seconds.
             expect(answer.locator(".sc-new")).to_be_visible()
             expect(panel.locator(".sc-unread-badge")).to_be_visible()
+            # The README's picture: the answer just arrived, still unread.
+            panel.screenshot(path=str(SCREENSHOTS / "chat-panel.png"))
+            # The shopper's answer also marks the customer's message read: the tick turns.
+            mine = panel.locator(".sc-row.sc-customer", has_text=TYPED)
+            expect(mine.locator(".sc-receipt.sc-read")).to_be_visible()
             expect(answer.locator(".sc-new")).to_have_count(0)
             expect(panel.locator("[data-sc-unread='1']")).to_have_count(0)
             expect(panel.locator(".sc-unread-badge")).to_have_count(0)
@@ -146,7 +152,7 @@ def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
 
             page.mouse.move(0, 0)
             page.wait_for_timeout(300)  # let the last re-render settle before the picture
-            panel.screenshot(path=str(SCREENSHOTS / "chat-panel.png"))
+            panel.screenshot(path=str(SCREENSHOTS / "chat-panel-read.png"))
             page.screenshot(path=str(SCREENSHOTS / "chat-panel-lab.png"))
         except Exception:
             page.screenshot(path=str(SCREENSHOTS / "chat-panel-failure.png"))

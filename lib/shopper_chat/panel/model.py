@@ -25,7 +25,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopper_chat.client.errors import (
@@ -635,21 +635,22 @@ class ChatModel:
     def _put_read(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        count = int(self._client.chat.mark_read(self.order_id))
-        now = datetime.now(timezone.utc)
+        count = self._client.chat.mark_read(self.order_id)
         updated: list[ChatEntry] = []
         with self._lock:
             self.mark_read_calls += 1
             for i in ids:
                 old = self._entries.get(i)
                 if old is not None and not old.read:
-                    new = replace(old, read=True, read_at=old.read_at or now)
+                    # read_at stays unknown until the server's copy arrives (a poll right away).
+                    new = replace(old, read=True)
                     self._entries[i] = new
                     updated.append(new)
             unread = self._count_unread()
         if updated:
             self._emit(ModelChange("updated", tuple(updated)))
         self._set_status(unread_count=unread)
+        self._wake.set()
         return count
 
     def _set_status(self, **changes: Any) -> None:
