@@ -520,7 +520,7 @@ def _run_steps(
             }
             reported_before.update(reported)
             result.ids.update(reported)
-        if conversation is not None:
+        if conversation is not None and (error is None or error.get("name") not in _UNREACHABLE):
             conversation.refresh(result.ids)
         if error is None:
             entry.status = "passed"
