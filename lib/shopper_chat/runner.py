@@ -28,6 +28,7 @@ import ast
 import contextlib
 import json
 import os
+import re
 import secrets
 import sys
 import time
@@ -185,6 +186,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"time (default: {DEFAULT_CLOCK})",
     )
     parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="start the chain from existing ids, e.g. -p USER_ID=customer-1 -p ORDER_ID=order-1 "
+        "--only 03 04 05 06 (ids only: credentials always come from the environment)",
+    )
+    parser.add_argument(
         "--notebooks",
         default=None,
         help="folder holding the step notebooks (default: the project's notebooks/)",
@@ -227,6 +237,24 @@ def run_ids(run_id: str) -> dict[str, str]:
     """The customer and order ids of a run: unique per run, so runs never collide on a server."""
     short = run_id.rsplit("-", 1)[-1]
     return {"USER_ID": f"customer-{short}", "ORDER_ID": f"order-{short}"}
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """`NAME=VALUE` pairs for the chain's ids (`*_ID` names only; digits become ints)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*_ID", name) or not value:
+            raise ValueError(  # the value is not repeated: it might be a secret given by mistake
+                f"bad --param {name or '(no name)'}: only ids are parameters, as NAME=VALUE with a "
+                "name ending in _ID, e.g. ORDER_ID=order-1"
+            )
+        params[name] = int(value) if value.isdigit() and name in _INT_IDS else value
+    return params
+
+
+_INT_IDS = frozenset({"SHOPPER_ID", "BATCH_ID"})
 
 
 @contextlib.contextmanager
@@ -421,6 +449,7 @@ def run(
     seed: int = DEFAULT_SEED,
     clock: str | None = DEFAULT_CLOCK,
     notebooks: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
     stream: TextIO | None = None,
 ) -> RunResult:
     """Run the chain and write the run folder; a failed step is reported, never raised."""
@@ -451,6 +480,7 @@ def run(
         secret_values = [env.get("CONNECT_CLIENT_SECRET", "")]
         conversation = _Conversation(client) if client is not None else None
         result.ids.update(run_ids(run_id))
+        result.ids.update(params or {})
         _run_steps(result, steps, source_dir, env, conversation, timeout, secret_values, echo)
         _write_transcript(result, conversation, echo)
     finally:
@@ -593,16 +623,21 @@ def _write_summary(
 def main(args: argparse.Namespace) -> int:
     """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options."""
     try:
+        params = parse_params(getattr(args, "param", None) or [])
         result = run(
             base_url=args.base_url,
             out=args.out,
             only=args.only,
             timeout=args.timeout,
-            seed=args.seed,
+            seed=DEFAULT_SEED if args.seed is None else args.seed,
             clock=args.clock,
             notebooks=getattr(args, "notebooks", None),
+            params=params,
         )
     except ValueError as exc:
         print(f"shopper-chat run: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("shopper-chat run: interrupted; the run folder holds what was done", file=sys.stderr)
+        return 130
     return 0 if result.ok else 1

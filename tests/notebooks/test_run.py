@@ -184,3 +184,23 @@ def test_unknown_step_is_refused_before_anything_runs(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "unknown step '99'" in run.output
     assert not any(tmp_path.iterdir())
+
+
+def test_unknown_order_ends_with_one_sentence(devserver: str, tmp_path: Path) -> None:
+    run = run_cli(tmp_path, "--base-url", devserver, "--only", "06",
+                  "-p", "USER_ID=customer-nobody", "-p", "ORDER_ID=order-nobody")
+    assert run.returncode == 1
+    assert "Step 06_mark_read failed in cell " in run.output
+    assert "the server does not know that order or user (NotFoundError" in run.output
+    assert "Traceback" not in run.output
+    assert run.summary["steps"][0]["parameters"] == {
+        "USER_ID": "customer-nobody", "ORDER_ID": "order-nobody"
+    }
+
+
+def test_a_secret_is_refused_as_a_parameter(tmp_path: Path) -> None:
+    run = run_cli(tmp_path, "-p", "CONNECT_CLIENT_SECRET=s3cr3t-value")
+    assert run.returncode == 2
+    assert "bad --param CONNECT_CLIENT_SECRET: only ids are parameters" in run.output
+    assert "s3cr3t-value" not in run.output
+    assert not any(tmp_path.iterdir())
