@@ -170,8 +170,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=float,
-        default=120.0,
-        help="seconds one notebook cell may run before the step fails (default: 120)",
+        default=600.0,
+        help="seconds one notebook cell may run before the step fails (default: 600; step 03 "
+        "waits up to 300 s for the shopper on a real server)",
     )
     parser.add_argument(
         "--seed",
@@ -445,7 +446,7 @@ def run(
     base_url: str | None = None,
     out: str | os.PathLike[str] = "outputs",
     only: Sequence[str] | None = None,
-    timeout: float = 120.0,
+    timeout: float = 600.0,
     seed: int = DEFAULT_SEED,
     clock: str | None = DEFAULT_CLOCK,
     notebooks: str | os.PathLike[str] | None = None,
