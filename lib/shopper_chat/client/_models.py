@@ -7,6 +7,7 @@ instead of failing later with an `AttributeError`. Fields the API may add later 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -163,6 +164,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
 def parse_time(value: Any, where: str) -> datetime:
     """An ISO 8601 timestamp (`2021-07-09T17:24:12Z`) as an aware UTC datetime."""
     if not isinstance(value, str):
@@ -170,6 +174,8 @@ def parse_time(value: Any, where: str) -> datetime:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
+    # Python 3.10's parser takes 3 or 6 fraction digits only: pad or cut to 6.
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
