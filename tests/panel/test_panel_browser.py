@@ -12,15 +12,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
-from panel_lab import CHROMIUM_ARGS, REPO, run_jupyter_lab
 
 pytestmark = pytest.mark.browser
 
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "07_chat_panel.ipynb"
 SCREENSHOTS = REPO / "outputs" / "screenshots"
 GREETING = "getting started on your shopping list"
@@ -69,21 +70,9 @@ def lab_env(devserver: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture()
-def browser(chromium_path: Path) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(chromium_path),
-                                              args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
-                                  tmp_path: Path) -> None:
+def test_chat_panel_in_jupyterlab(
+    lab_env: dict[str, str], browser: Any, jupyter_lab: Callable[..., Any], tmp_path: Path
+) -> None:
     from playwright.sync_api import Browser, Page, expect
 
     assert isinstance(browser, Browser)
@@ -96,69 +85,69 @@ def test_chat_panel_in_jupyterlab(lab_env: dict[str, str], browser: object,
     def mark(step: str) -> None:
         timings[step] = round(time.monotonic() - start, 2)
 
-    with run_jupyter_lab(root, lab_env, tmp_path) as lab:
-        mark("jupyterlab_started")
-        page: Page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        page.set_default_timeout(WAIT_MS)
-        try:
-            page.goto(lab.notebook_url(NOTEBOOK))
-            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
-            _accept_kernel_dialog(page)
-            page.wait_for_function(KERNEL_IDLE)
-            mark("kernel_ready")
+    lab = jupyter_lab(root, lab_env)
+    mark("jupyterlab_started")
+    page: Page = browser.new_page(viewport={"width": 1280, "height": 1200})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(lab.notebook_url(NOTEBOOK))
+        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
+        _accept_kernel_dialog(page)
+        page.wait_for_function(KERNEL_IDLE)
+        mark("kernel_ready")
 
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            panel = page.locator(".sc-panel").first
-            panel.wait_for(state="attached")
-            panel.scroll_into_view_if_needed()
-            greeting = panel.locator(".sc-shopper", has_text=GREETING)
-            expect(greeting).to_be_visible()
-            mark("greeting_seen")
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        panel = page.locator(".sc-panel").first
+        panel.wait_for(state="attached")
+        panel.scroll_into_view_if_needed()
+        greeting = panel.locator(".sc-shopper", has_text=GREETING)
+        expect(greeting).to_be_visible()
+        mark("greeting_seen")
 
-            page.wait_for_function(CELLS_DONE)  # the notebook's own round trip has finished
-            _fail_on_cell_error(page)
-            mark("all_cells_ran")
-            panel.scroll_into_view_if_needed()
-            shopper_bubbles = panel.locator(".sc-row.sc-shopper")
-            before = shopper_bubbles.count()
+        page.wait_for_function(CELLS_DONE)  # the notebook's own round trip has finished
+        _fail_on_cell_error(page)
+        mark("all_cells_ran")
+        panel.scroll_into_view_if_needed()
+        shopper_bubbles = panel.locator(".sc-row.sc-shopper")
+        before = shopper_bubbles.count()
 
-            box = panel.locator(".sc-input input")
-            box.click()
-            box.fill(TYPED)
-            expect(panel.locator(".sc-counter")).to_have_text(f"{len(TYPED)} / 1000")
-            box.press("Enter")
-            expect(panel.locator(".sc-row.sc-customer", has_text=TYPED)).to_be_visible()
-            mark("customer_bubble_seen")
-            expect(box).to_have_value("")
-            expect(box).to_be_focused()  # ready for the next message
+        box = panel.locator(".sc-input input")
+        box.click()
+        box.fill(TYPED)
+        expect(panel.locator(".sc-counter")).to_have_text(f"{len(TYPED)} / 1000")
+        box.press("Enter")
+        expect(panel.locator(".sc-row.sc-customer", has_text=TYPED)).to_be_visible()
+        mark("customer_bubble_seen")
+        expect(box).to_have_value("")
+        expect(box).to_be_focused()  # ready for the next message
 
-            expect(shopper_bubbles).to_have_count(before + 1)
-            answer = shopper_bubbles.last
-            mark("shopper_answer_seen")
-            # The answer arrives unread (marker and header badge), then is marked read once it
-            # has been on screen for SEEN_AFTER seconds.
-            expect(answer.locator(".sc-new")).to_be_visible()
-            expect(panel.locator(".sc-unread-badge")).to_be_visible()
-            # The README's picture: the answer just arrived, still unread.
-            panel.screenshot(path=str(SCREENSHOTS / "chat-panel.png"))
-            # The shopper's answer also marks the customer's message read: the tick turns.
-            mine = panel.locator(".sc-row.sc-customer", has_text=TYPED)
-            expect(mine.locator(".sc-receipt.sc-read")).to_be_visible()
-            expect(answer.locator(".sc-new")).to_have_count(0)
-            expect(panel.locator("[data-sc-unread='1']")).to_have_count(0)
-            expect(panel.locator(".sc-unread-badge")).to_have_count(0)
-            expect(panel.locator(".sc-poll.sc-live")).to_be_visible()
-            mark("answer_marked_read")
+        expect(shopper_bubbles).to_have_count(before + 1)
+        answer = shopper_bubbles.last
+        mark("shopper_answer_seen")
+        # The answer arrives unread (marker and header badge), then is marked read once it
+        # has been on screen for SEEN_AFTER seconds.
+        expect(answer.locator(".sc-new")).to_be_visible()
+        expect(panel.locator(".sc-unread-badge")).to_be_visible()
+        # The README's picture: the answer just arrived, still unread.
+        panel.screenshot(path=str(SCREENSHOTS / "chat-panel.png"))
+        # The shopper's answer also marks the customer's message read: the tick turns.
+        mine = panel.locator(".sc-row.sc-customer", has_text=TYPED)
+        expect(mine.locator(".sc-receipt.sc-read")).to_be_visible()
+        expect(answer.locator(".sc-new")).to_have_count(0)
+        expect(panel.locator("[data-sc-unread='1']")).to_have_count(0)
+        expect(panel.locator(".sc-unread-badge")).to_have_count(0)
+        expect(panel.locator(".sc-poll.sc-live")).to_be_visible()
+        mark("answer_marked_read")
 
-            page.mouse.move(0, 0)
-            page.wait_for_timeout(300)  # let the last re-render settle before the picture
-            panel.screenshot(path=str(SCREENSHOTS / "chat-panel-read.png"))
-            page.screenshot(path=str(SCREENSHOTS / "chat-panel-lab.png"))
-        except Exception:
-            page.screenshot(path=str(SCREENSHOTS / "chat-panel-failure.png"))
-            raise
-        finally:
-            page.close()
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(300)  # let the last re-render settle before the picture
+        panel.screenshot(path=str(SCREENSHOTS / "chat-panel-read.png"))
+        page.screenshot(path=str(SCREENSHOTS / "chat-panel-lab.png"))
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "chat-panel-failure.png"))
+        raise
+    finally:
+        page.close()
     mark("done")
     (SCREENSHOTS / "chat-panel-timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     transcript = tmp_path / "transcript"
@@ -173,7 +162,7 @@ def _accept_kernel_dialog(page: object) -> None:
     assert isinstance(page, Page)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        if page.evaluate(KERNEL_IDLE.replace("() =>", "(() =>") + ")()"):
+        if page.evaluate(KERNEL_IDLE):
             return
         dialog = page.locator(".jp-Dialog .jp-mod-accept")
         if dialog.count():
