@@ -28,7 +28,9 @@ def test_post_text_image_or_both(quiet: Api) -> None:
     r = quiet.send(shop.token, shop.order_id, "", "https://example.com/a.jpg")
     assert r.status_code == 200
     url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
-    r = quiet.http.post(url, headers=auth(shop.token), json={"image_url": "http://example.com/b.png"})
+    r = quiet.http.post(
+        url, headers=auth(shop.token), json={"image_url": "http://example.com/b.png"}
+    )
     assert r.status_code == 200
     assert (
         quiet.send(shop.token, shop.order_id, "both", "https://example.com/c.jpg").status_code

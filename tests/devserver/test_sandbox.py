@@ -115,10 +115,8 @@ def test_shopper_errors(api: Api) -> None:
     assert assert_error(r, 400, 1001, "email")["error"]["message"] == "Invalid email"
     r = api.http.post(url, headers=auth(token), json={"phone": "12"})
     assert assert_error(r, 400, 1001, "phone")["error"]["message"] == "Invalid phone number"
-    assert (
-        api.http.post(url, headers=auth(token), json={"phone": "415-555-0100"}).status_code == 200
-    )
-    r = api.http.post(url, headers=auth(token), json={"phone": "(415) 555 0100"})
+    assert api.http.post(url, headers=auth(token), json={"phone": "4155550100"}).status_code == 200
+    r = api.http.post(url, headers=auth(token), json={"phone": "+4155550100"})
     body = assert_error(r, 400, 1001, "phone")
     assert body["error"]["message"] == "An account already exists with this number"
 

@@ -42,6 +42,7 @@ TOKEN_LIFETIME = 86400
 CHAT_EXPIRY = timedelta(hours=24)
 HOLD_LIFETIME = timedelta(minutes=10)
 MAX_MESSAGE_LENGTH = 1000
+PHONE = re.compile(r"\+?[0-9]{10,15}")
 
 T = TypeVar("T")
 
@@ -202,7 +203,7 @@ class ConnectBackend:
     def _user(self, user_id: str) -> Record:
         user = self.store.get("user", user_id)
         if user is None:
-            raise UserNotFound()
+            raise UserNotFound(status_code=404)  # the user in the URL is the missing resource
         return user
 
     @staticmethod
@@ -418,13 +419,13 @@ class ConnectBackend:
         self, caller: Caller, email: str | None, phone: str | None, password: str | None
     ) -> dict[str, Any]:
         """POST /v2/fulfillment_sandbox/shoppers."""
-        if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
             raise InvalidParameter("Invalid email", key="email")
         digits = None
-        if phone is not None:
-            digits = re.sub(r"[\s().+-]", "", phone)
-            if not re.fullmatch(r"\d{10,15}", digits):
+        if phone:
+            if not PHONE.fullmatch(phone):
                 raise InvalidParameter("Invalid phone number", key="phone")
+            digits = phone.lstrip("+")
 
         def op() -> dict[str, Any]:
             if digits is not None and self.store.find("shopper", "phone_digits", digits):

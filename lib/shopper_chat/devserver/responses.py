@@ -14,12 +14,13 @@ from . import workflow
 from .clock import parse_time
 from .exceptions import Forbidden, InvalidParameter, MultipleErrors, ResourceNotFound
 from .models import MAX_MESSAGE_LENGTH, Caller, ConnectBackend
+from .openapi import IMAGE_URL_PATTERN
 from .shopper import ScriptError, parse_script, script_to_dict
 
 __all__ = ["ConnectResponses", "EmulatorResponses", "Fields", "MAX_BODY_BYTES", "read_json"]
 
 MAX_BODY_BYTES = 64 * 1024
-_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_URL = re.compile(IMAGE_URL_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def _reject_constant(name: str) -> Any:
@@ -238,7 +239,7 @@ def _message_fields(data: dict[str, Any]) -> tuple[str, str]:
         raise InvalidParameter(
             f"is too long (maximum is {MAX_MESSAGE_LENGTH} characters)", key="body"
         )
-    if image_url and not _URL.match(image_url):
+    if image_url and not _URL.fullmatch(image_url):
         raise InvalidParameter("is invalid", key="image_url")
     return body, image_url
 
@@ -257,7 +258,7 @@ def _internal(request: Request) -> bool:
 
 def _path_int(request: Request, name: str) -> int:
     value = request.path_params[name]
-    if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise ResourceNotFound()
     return int(value)
 

@@ -1,0 +1,138 @@
+"""/openapi.json: the Connect routes, and every response of a full walk matches its schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from devserver_helpers import ADDRESS, ITEMS, Api, auth
+
+from shopper_chat.devserver import create_app
+
+
+def _nullable(schema: Any) -> Any:
+    """OpenAPI 3.0 `nullable` as JSON Schema."""
+    if isinstance(schema, dict):
+        out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
+        if schema.get("nullable") and "type" in out:
+            out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = [*out["enum"], None]
+        return out
+    if isinstance(schema, list):
+        return [_nullable(v) for v in schema]
+    return schema
+
+
+@pytest.fixture()
+def document(api: Api) -> dict[str, Any]:
+    r = api.http.get("/openapi.json")
+    assert r.status_code == 200
+    return dict(r.json())
+
+
+def _check(document: dict[str, Any], method: str, template: str, response: httpx.Response) -> None:
+    operation = document["paths"][template][method.lower()]
+    status = str(response.status_code)
+    assert status in operation["responses"], f"{method} {template} answered {status}"
+    schema = operation["responses"][status]["content"]["application/json"]["schema"]
+    full = _nullable({**schema, "components": document["components"]})
+    jsonschema.Draft4Validator(full).validate(response.json())
+
+
+def test_every_connect_route_is_documented_and_the_control_plane_apart(
+    document: dict[str, Any],
+) -> None:
+    app = create_app()
+    connect = {r.path for r in app.routes if r.path.startswith("/v2/")}  # type: ignore[attr-defined]
+    control = {r.path for r in app.routes if r.path.startswith("/_emulator/")}  # type: ignore[attr-defined]
+    app.state.backend.store.close()
+    documented = set(document["paths"])
+    assert documented == connect
+    assert set(document["x-emulator"]["paths"]) == control
+    for path in documented:
+        for operation in document["paths"][path].values():
+            assert {"200", "400", "401", "404", "429", "500", "503"} <= set(operation["responses"])
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_responses_match_the_document(api: Api, document: dict[str, Any]) -> None:
+    http = api.http
+    c = api.client_token()
+    check = _check
+    d = document
+
+    r = http.post("/v2/oauth/token", json={})
+    check(d, "POST", "/v2/oauth/token", r)
+    r = http.post(
+        "/v2/fulfillment/users", headers=auth(c), json={"user_id": "u", "first_name": "S"}
+    )
+    check(d, "POST", "/v2/fulfillment/users", r)
+    r = http.post("/v2/fulfillment/users", json={})
+    check(d, "POST", "/v2/fulfillment/users", r)
+    cart = "/v2/fulfillment/users/{user_id}/service_options/cart/delivery"
+    r = http.post(cart.format(user_id="u"), headers=auth(c), json={"address": ADDRESS,
+                                                                    "items": ITEMS})  # fmt: skip
+    check(d, "POST", cart, r)
+    option = r.json()["service_options"][0]["id"]
+    r = http.post(cart.format(user_id="nobody"), headers=auth(c), json={"address": ADDRESS,
+                                                                         "items": ITEMS})  # fmt: skip
+    check(d, "POST", cart, r)
+    preview = "/v2/fulfillment/service_options/delivery"
+    check(d, "POST", preview, http.post(preview, headers=auth(c), json={"postal_code": "1"}))
+    reserve = "/v2/fulfillment/users/{user_id}/service_options/{service_option_id}/reserve"
+    r = http.post(reserve.format(user_id="u", service_option_id=option), headers=auth(c))
+    check(d, "POST", reserve, r)
+    hold = r.json()["service_option_hold"]["id"]
+    create = "/v2/fulfillment/users/{user_id}/orders/delivery"
+    body = {"order_id": "o", "service_option_hold_id": hold, "initial_tip_cents": 0,
+            "address": ADDRESS, "items": ITEMS}  # fmt: skip
+    check(d, "POST", create, http.post(create.format(user_id="u"), headers=auth(c), json=body))
+    check(d, "POST", create, http.post(create.format(user_id="u"), headers=auth(c), json=body))
+    get = "/v2/fulfillment/users/{user_id}/orders/{order_id}"
+    check(d, "GET", get, http.get(get.format(user_id="u", order_id="o"), headers=auth(c)))
+    check(d, "GET", get, http.get(get.format(user_id="u", order_id="x"), headers=auth(c)))
+    t = api.user_token("u")
+    shoppers = "/v2/fulfillment_sandbox/shoppers"
+    r = http.post(shoppers, headers=auth(t))
+    check(d, "POST", shoppers, r)
+    shopper = r.json()["id"]
+    check(d, "POST", shoppers, http.post(shoppers, headers=auth(t), json={"email": "x"}))
+    batches = "/v2/fulfillment_sandbox/batches"
+    r = http.post(batches, headers=auth(t), json={"shopper_id": shopper, "orders": [{"id": "o"}]})
+    check(d, "POST", batches, r)
+    batch = r.json()["id"]
+    advance = "/v2/fulfillment_sandbox/batches/{batch_id}/advance"
+    r = http.post(
+        advance.format(batch_id=batch), headers=auth(t), json={"workflow_state": "picking"}
+    )
+    check(d, "POST", advance, r)
+    check(d, "POST", advance, http.post(advance.format(batch_id=batch), headers=auth(t),
+                                        json={"workflow_state": "picking"}))  # fmt: skip
+    items = "/v2/fulfillment_sandbox/shoppers/{shopper_id}/orders/{order_id}/items"
+    r = http.post(items.format(shopper_id=shopper, order_id="o"), headers=auth(t),
+                  json={"item": {"upc": "1"}, "count": 1})  # fmt: skip
+    check(d, "POST", items, r)
+    item = items + "/{line_num}"
+    r = http.put(item.format(shopper_id=shopper, order_id="o", line_num="1"), headers=auth(t),
+                 json={"status": "found"})  # fmt: skip
+    check(d, "PUT", item, r)
+    status = "/v2/post_checkout/orders/{order_id}"
+    check(d, "GET", status, http.get(status.format(order_id="o"), headers=auth(t)))
+    check(d, "GET", status, http.get(status.format(order_id="o")))
+    chat = "/v2/post_checkout/chat/{order_id}/messages"
+    url = chat.format(order_id="o")
+    check(d, "POST", chat, http.post(url, headers=auth(t), json={"body": "hi", "image_url": ""}))
+    check(d, "POST", chat, http.post(url, headers=auth(t), json={"body": "x" * 1001}))
+    check(d, "GET", chat, http.get(url, headers=auth(t)))
+    check(d, "PUT", chat, http.put(url, headers=auth(t)))
+    check(d, "PUT", chat, http.put(chat.format(order_id="zz"), headers=auth(t)))
+    callbacks = "/v2/fulfillment_sandbox/orders/{order_id}/callbacks"
+    r = http.post(callbacks.format(order_id="o"), headers=auth(t), json={"event_name": "canceled"})
+    check(d, "POST", callbacks, r)
+    check(d, "POST", chat, http.post(url, headers=auth(t), json={"body": "hi"}))
+    http.post("/_emulator/faults", json={"path": "/v2/*", "status": 429, "retry_after": 1,
+                                         "times": 1})  # fmt: skip
+    check(d, "GET", chat, http.get(url, headers=auth(t)))
