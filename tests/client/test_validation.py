@@ -127,3 +127,12 @@ def test_missing_credentials_are_reported_when_a_token_is_needed() -> None:
     with Client("http://127.0.0.1:9", max_retries=0) as client, \
             pytest.raises(ConfigurationError, match="CONNECT_CLIENT_ID"):
         client.sandbox.create_shopper()
+
+
+def test_a_closed_client_says_so(offline: Client) -> None:
+    offline.close()
+    offline.close()  # closing twice is fine
+    with pytest.raises(ConfigurationError, match="closed"):
+        offline.chat.send("order-1", "hi")
+    with pytest.raises(ConfigurationError, match="closed"):
+        offline.chat.messages("order-1")

@@ -216,12 +216,15 @@ class Client:
         idempotent: bool,
         max_retries: int | None = None,
     ) -> Any:
-        if self._closed:
-            raise ConfigurationError("this client is closed")
+        self._check_open()
         return self._core.request(
             method, path, json_body=json_body, auth=auth, headers=headers,
             idempotent=idempotent, max_retries=max_retries,
         )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("This client is closed: make a new one (or use connect()).")
 
     @staticmethod
     def _parse(parser: Callable[[Any], Any], data: Any, method: str, path: str) -> Any:

@@ -115,6 +115,7 @@ class Chat(Resource):
         text, image = self._check_message(body, image_url)
         payload = {"body": text, "image_url": image}
 
+        self._client._check_open()
         known = self._newest.get(key)
         baseline = known if known is not None else self._newest_id(key)
         core = self._client._core
