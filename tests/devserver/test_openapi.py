@@ -8,7 +8,6 @@ import httpx
 import jsonschema
 import pytest
 from devserver_helpers import ADDRESS, ITEMS, Api, auth
-
 from shopper_chat.devserver import create_app
 
 
@@ -73,12 +72,11 @@ def test_responses_match_the_document(api: Api, document: dict[str, Any]) -> Non
     r = http.post("/v2/fulfillment/users", json={})
     check(d, "POST", "/v2/fulfillment/users", r)
     cart = "/v2/fulfillment/users/{user_id}/service_options/cart/delivery"
-    r = http.post(cart.format(user_id="u"), headers=auth(c), json={"address": ADDRESS,
-                                                                    "items": ITEMS})  # fmt: skip
+    cart_body = {"address": ADDRESS, "items": ITEMS}
+    r = http.post(cart.format(user_id="u"), headers=auth(c), json=cart_body)
     check(d, "POST", cart, r)
     option = r.json()["service_options"][0]["id"]
-    r = http.post(cart.format(user_id="nobody"), headers=auth(c), json={"address": ADDRESS,
-                                                                         "items": ITEMS})  # fmt: skip
+    r = http.post(cart.format(user_id="nobody"), headers=auth(c), json=cart_body)
     check(d, "POST", cart, r)
     preview = "/v2/fulfillment/service_options/delivery"
     check(d, "POST", preview, http.post(preview, headers=auth(c), json={"postal_code": "1"}))
