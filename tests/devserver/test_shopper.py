@@ -22,9 +22,9 @@ def test_greets_when_the_batch_reaches_picking(api: Api) -> None:
     assert messages[0]["body"] == DEFAULT_GREETING
     assert messages[0]["created_at"] == "2026-01-15T17:00:00Z"
     # The default script follows up with a replacement suggestion and its picture.
-    assert messages[1]["image"].endswith("/_emulator/images/replacement.svg")
+    assert messages[1]["image"].startswith("data:image/svg+xml;base64,")
     assert messages[1]["created_at"] == "2026-01-15T17:00:30Z"
-    image = api.http.get(messages[1]["image"])
+    image = api.http.get("/_emulator/images/replacement.svg")
     assert image.status_code == 200 and image.headers["content-type"].startswith("image/svg")
 
 

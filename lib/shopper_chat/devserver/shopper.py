@@ -219,8 +219,10 @@ def _replacement(data: Any) -> Replacement | None:
         if key not in data:
             raise ScriptError(f"shopper script: `replacement.{key}` is missing")
     image_url = str(_text(data["image_url"], "replacement.image_url"))
-    if not re.match(r"^(https?://|\{base_url\})", image_url):
-        raise ScriptError("shopper script: `replacement.image_url` must be an http(s) URL")
+    if not re.match(r"^(https?://|\{base_url\}|data:image/)", image_url):
+        raise ScriptError(
+            "shopper script: `replacement.image_url` must be an http(s) URL or a data:image/ URL"
+        )
     return Replacement(
         trigger=trigger,
         keywords=keywords,

@@ -138,6 +138,13 @@ class Store:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
             )
 
+    def dump(self) -> list[tuple[str, str, str]]:
+        """Every record and setting as `(kind, id, json)`, sorted (to compare states)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT kind, id, data FROM records").fetchall()
+            meta = self._conn.execute("SELECT 'meta', key, value FROM meta").fetchall()
+        return sorted((str(a), str(b), str(c)) for a, b, c in [*rows, *meta])
+
     def clear(self) -> None:
         """Remove every record and setting."""
         with self._lock:
