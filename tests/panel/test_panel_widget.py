@@ -143,3 +143,22 @@ def test_message_text_and_urls_are_escaped() -> None:
     assert "<b>Zelma</b>" not in html
     assert "javascript:" not in html
     assert 'onerror=("x' not in html
+
+
+@pytest.mark.parametrize(
+    ("image", "shown"),
+    [
+        ("https://example.com/bananas.png", True),
+        ("data:image/svg+xml;base64,PHN2Zy8+", True),  # an inline picture from the server
+        ("data:text/html;base64,PHNjcmlwdD4=", False),
+        ("javascript:alert(1)", False),
+    ],
+)
+def test_only_pictures_become_images(image: str, shown: bool) -> None:
+    entry = ChatEntry(
+        id=2, role="shopper", sender_name="Zelma", body="Would these work?", image=image,
+        created_at=datetime(2026, 1, 15, 17, tzinfo=timezone.utc), read=False, read_at=None,
+    )
+    html = render_entry(entry)
+    assert ('class="sc-image"' in html) is shown
+    assert ("background-image" in html) is shown

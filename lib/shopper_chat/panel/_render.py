@@ -6,6 +6,7 @@ Every value that came from the server is escaped; only http(s) URLs become `src`
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 from importlib import resources
 
@@ -19,10 +20,19 @@ def _safe_url(url: str) -> str:
     return html.escape(url, quote=True) if url.startswith(("http://", "https://")) else ""
 
 
+_DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
+
+
+def _is_picture_url(url: str) -> bool:
+    """http(s) URLs, and inline pictures (`data:image/...`, which the development server may send).
+    A data: picture drawn as a CSS background cannot run script."""
+    return url.startswith(("http://", "https://")) or bool(_DATA_IMAGE.match(url))
+
+
 def _css_url(url: str) -> str:
-    """A URL for `background-image: url("...")` inside a style attribute, or "" if not http(s)."""
+    """`background-image: url("...")` for a style attribute, or "" if not a picture URL."""
     url = (url or "").strip()
-    if not url.startswith(("http://", "https://")):
+    if not _is_picture_url(url):
         return ""
     # Percent-encode what could close the CSS string or the attribute.
     for char, code in (('"', "%22"), ("'", "%27"), ("(", "%28"), (")", "%29"),
@@ -63,14 +73,16 @@ def render_entry(entry: ChatEntry, avatar_url: str = "") -> str:
     short, full = _time(entry.created_at)
     body = html.escape(entry.body).replace("\n", "<br>")
     image = ""
-    url = _safe_url(entry.image)
-    if url:
+    picture = _css_url(entry.image)
+    if picture:
         # A thumbnail drawn as a background over a placeholder: an image that cannot load leaves
-        # a tidy "image" tile (still a link to the URL) instead of a broken-image icon.
+        # a tidy "image" tile instead of a broken-image icon. http(s) pictures link to the URL.
+        inner = (f'<span class="sc-image-label">{_IMAGE_ICON} image</span>'
+                 f'<i style="{picture}"></i>')
+        url = _safe_url(entry.image)
         image = (
             f'<a class="sc-image" href="{url}" target="_blank" rel="noopener noreferrer" '
-            f'title="{url}"><span class="sc-image-label">{_IMAGE_ICON} image</span>'
-            f'<i style="{_css_url(entry.image)}"></i></a>'
+            f'title="{url}">{inner}</a>' if url else f'<span class="sc-image">{inner}</span>'
         )
     text = f'<div class="sc-text">{body}</div>' if body else ""
     name = html.escape(entry.sender_name)
