@@ -1,0 +1,38 @@
+"""--db: a file that keeps users, orders, messages, tokens and the id sequence across restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from devserver_helpers import Api, auth
+from shopper_chat.devserver import start
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    with (
+        start(seed=5, clock="2026-01-15T17:00:00Z", db=db) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        api = Api(http)
+        shop = api.shopping()
+        sent = api.send(shop.token, shop.order_id, "Please pick ripe avocados").json()
+        before = api.messages(shop.token, shop.order_id)
+    assert (tmp_path / "state.sqlite3-wal").exists() or db.stat().st_size > 0
+
+    with (
+        start(seed=5, clock="2026-01-15T17:00:00Z", db=db) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        api = Api(http)
+        # The old token still works; everything accepted is there.
+        after = api.messages(shop.token, shop.order_id)
+        assert after == before
+        assert any(m["id"] == sent["id"] for m in after["chat_messages"])
+        r = http.get(f"/v2/post_checkout/orders/{shop.order_id}", headers=auth(shop.token))
+        assert r.json()["workflow_state"] == "picking"
+        # The id sequence continues instead of starting over.
+        newer = api.send(shop.token, shop.order_id, "and limes").json()
+        assert newer["id"] > max(m["id"] for m in after["chat_messages"])
+        assert api.create_shopper(shop.token) != shop.shopper_id
