@@ -75,9 +75,14 @@ class ServeProcess:
 
     def kill(self) -> None:
         """Kill it at once (SIGKILL): no graceful shutdown, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        self.process = None
 
     def stop(self) -> str:
         """Stop it; returns what it wrote to stderr."""
