@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET", "CONNECT_USER_TOKEN")
+CONNECT_ENV = (
+    "CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET", "CONNECT_USER_TOKEN"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
