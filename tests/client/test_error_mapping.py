@@ -107,3 +107,19 @@ def test_the_tree_in_the_docstring_lists_every_error_class() -> None:
         value = getattr(module, name)
         if isinstance(value, type) and issubclass(value, Exception):
             assert name in doc, f"{name} is missing from the tree in errors.py's docstring"
+
+
+def test_errors_survive_pickling_and_copying() -> None:
+    import copy
+    import pickle
+
+    error = error_from_response(400, envelope("Invalid email", 1001, "email"), method="POST",
+                                path="/v2/fulfillment_sandbox/shoppers")
+    for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
+        assert type(clone) is errors.InvalidParameterError
+        assert (clone.status_code, clone.code, clone.meta_key) == (400, 1001, "email")
+        assert str(clone) == str(error)
+    shape = pickle.loads(pickle.dumps(errors.ResponseShapeError("id", "missing")))
+    assert shape.field == "id" and str(shape) == "id: missing"
+    bad = pickle.loads(pickle.dumps(errors.InvalidRequestError("x can't be blank", param="x")))
+    assert bad.param == "x"

@@ -61,8 +61,19 @@ __all__ = [
 CHAT_PATH_PREFIX = "/v2/post_checkout/chat/"
 
 
+def _restore(cls: type[ConnectError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class ConnectError(Exception):
     """The base of every error this library raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only constructors do not survive the default pickling; the state does.
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigurationError(ConnectError):
