@@ -70,6 +70,8 @@ def test_a_whole_session_leaks_nothing(
     for secret in secrets:
         assert secret not in everything
     assert "Bearer " not in recording and "Bearer " not in caplog.text
+    retries = [r.getMessage() for r in caplog.records if r.name == "shopper_chat.client"]
+    assert any("retry 1 of 1" in line for line in retries), retries
 
     entries = read_recording(record)
     assert {"time", "method", "path", "status", "duration_ms", "request", "response",

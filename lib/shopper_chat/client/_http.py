@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random as _random
 import time
 from collections.abc import Callable, Mapping
@@ -58,6 +59,9 @@ def _user_agent() -> str:
 
 
 USER_AGENT = _user_agent()
+
+logger = logging.getLogger("shopper_chat.client")
+"""Retries and send checks are logged here at INFO (method, path, error class: never a token)."""
 
 # Backoff without a server hint: 0.5 s, 1 s, 2 s, 4 s, 8 s at most, each scaled by 0.5..1.0.
 BASE_DELAY = 0.5
@@ -154,8 +158,11 @@ class RetryBudget:
             return None
         return delay
 
-    def wait(self, delay: float) -> None:
+    def wait(self, delay: float, error: ConnectError | None = None) -> None:
         self.retries += 1
+        if error is not None:
+            logger.info("%s; retry %d of %d in %.2f s", _brief(error), self.retries,
+                        self.max_retries, delay)
         self.waited += delay
         if delay > 0:
             self._settings.sleep(delay)
@@ -315,7 +322,16 @@ class HTTPCore:
             delay = budget.delay_for(error)
             if delay is None:
                 raise error
-            budget.wait(delay)
+            budget.wait(delay, error)
+
+
+def _brief(error: ConnectError) -> str:
+    """`GET /path: RateLimitError (HTTP 429)` for a log line."""
+    method = getattr(error, "method", None) or "?"
+    path = getattr(error, "path", None) or "?"
+    status = getattr(error, "status_code", None)
+    said = f" (HTTP {status})" if status else ""
+    return f"{method} {path}: {type(error).__name__}{said}"
 
 
 def _transport_error(exc: httpx.HTTPError, method: str, path: str) -> APIConnectionError:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Literal
 
-from shopper_chat.client._http import surely_not_processed
+from shopper_chat.client._http import logger, surely_not_processed
 from shopper_chat.client._models import (
     ChatMessage,
     Conversation,
@@ -150,15 +150,17 @@ class Chat(Resource):
                 delay = budget.delay_for(error)
                 if delay is None:
                     raise error
-                budget.wait(delay)
+                budget.wait(delay, error)
             elif _outcome_open(error):
                 # Wait first, so that a request still in flight has landed when we look.
                 delay = budget.delay_for(error)
                 if delay is not None:
-                    budget.wait(delay)
+                    budget.wait(delay, error)
                 stored = self._find_stored(key, baseline, text, image, error)
                 if stored is not None:
+                    logger.info("the message was stored despite the failure: not sent again")
                     return stored
+                logger.info("the message was not stored: sending it again")
                 if delay is None:
                     raise error
             else:
