@@ -304,7 +304,11 @@ SCHEMAS: dict[str, Schema] = {
             "items": {"type": "array", "minItems": 1, "items": _ref("CartItem")},
             "special_instructions": _opt_str(),
             "leave_unattended": {"type": "boolean", "nullable": True},
-            "user": {"type": "object", "nullable": True},
+            "user": {
+                "type": "object",
+                "nullable": True,
+                "properties": {k: _opt_str() for k in ("first_name", "last_name", "phone_number")},
+            },
         },
         ["order_id", "service_option_hold_id", "initial_tip_cents", "address", "items"],
         closed=False,

@@ -343,6 +343,12 @@ class ConnectResponses:
             "leave_unattended": fields.boolean("leave_unattended"),
             "user": fields.object("user"),
         }
+        user = values["user"]
+        if isinstance(user, dict):
+            sub = Fields(user, prefix="user.")
+            for key in ("first_name", "last_name", "phone_number"):
+                sub.text(key)
+            fields.merge(sub)
         fields.done()
         user_id = request.path_params["user_id"]
         return JSONResponse(self.backend.create_delivery_order(caller, user_id, values))
