@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shopper_chat import Conversation, transcripts
 
 INJECTION = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -121,3 +123,24 @@ def test_writers_choose_the_format_by_suffix(frame: pd.DataFrame, tmp_path: Path
     assert sorted(p.name for p in written.values()) == [
         "transcript.csv", "transcript.html", "transcript.json", "transcript.md"]
     assert written["md"].read_text(encoding="utf-8") == transcripts.to_markdown(frame)
+
+
+def _row_html(frame: pd.DataFrame, body: str, name: str) -> str:
+    frame = frame.copy()
+    frame.loc[1, "body"] = body
+    frame.loc[1, "sender_name"] = name
+    page = transcripts.to_html(frame, standalone=False)
+    return page.split('data-message-id="2"', 1)[1].split('data-message-id="3"', 1)[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.text(max_size=200), name=st.text(max_size=30))
+def test_no_body_or_name_can_inject_markup(body: str, name: str) -> None:
+    frame = transcripts.to_frame(conversation())
+    row = _row_html(frame, body, name)
+    plain = _row_html(frame, "x", "n")
+    # The same tags as for a harmless message: the text's own "<" and ">" are all escaped.
+    assert row.count("<") == plain.count("<") and row.count(">") == plain.count(">")
+    frame.loc[1, "body"] = body
+    frame.loc[1, "sender_name"] = name
+    assert "<" not in transcripts.to_markdown(frame)

@@ -55,7 +55,7 @@ def _role(message: ChatMessage) -> str:
 
 
 def to_frame(conversation: Conversation | Iterable[ChatMessage]) -> pd.DataFrame:
-    """One row per message, oldest first, with the columns of `COLUMNS`.
+    """One row per message, in the order given (the API's: oldest first), columns `COLUMNS`.
 
     Accepts a `Conversation` (names from its metadata) or messages (e.g. `poller.messages`).
     `df.attrs` keeps `customer_name` and `shopper_name`.
@@ -94,7 +94,6 @@ def to_frame(conversation: Conversation | Iterable[ChatMessage]) -> pd.DataFrame
         frame[column] = pd.to_datetime(frame[column], utc=True)
     for column in ("sender_role", "sender_name", "body", "image"):
         frame[column] = frame[column].astype("object")
-    frame = frame.sort_values(["created_at", "id"], kind="stable").reset_index(drop=True)
     frame.attrs["customer_name"] = customer_name
     frame.attrs["shopper_name"] = shopper_name
     return frame
