@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anywidget
 import ipywidgets as widgets
 import traitlets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from shopper_chat.panel._render import (
     CSS,
@@ -134,6 +135,10 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         self._bubbles: dict[int, widgets.HTML] = {}
         self._order: list[int] = []
         self._busy = False
+        # One layout and one style shared by every bubble: a message costs one widget model in
+        # the front end, not three.
+        self._bubble_layout = widgets.Layout(width="100%")
+        self._bubble_style = HTMLStyle()
 
         full = widgets.Layout(width="100%")
         self._style = widgets.HTML(CSS, layout=widgets.Layout(display="none"))
@@ -218,7 +223,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         unsubscribe()
         for child in (self._probe, self._text, self._image, self._send_button, self._counter,
                       self._feedback, self._header, self._empty, self._style,
-                      *self._bubbles.values()):
+                      *self._bubbles.values(), self._bubble_layout, self._bubble_style):
             child.close()
         super().close()
 
@@ -344,7 +349,8 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             if entry.id in self._bubbles:
                 self._bubbles[entry.id].value = render_entry(entry, avatar)
                 continue
-            bubble = widgets.HTML(render_entry(entry, avatar), layout=widgets.Layout(width="100%"))
+            bubble = widgets.HTML(render_entry(entry, avatar), layout=self._bubble_layout,
+                                  style=self._bubble_style)
             at = bisect.bisect(self._order, entry.id)
             self._order.insert(at, entry.id)
             self._bubbles[entry.id] = bubble
