@@ -36,3 +36,16 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         newer = api.send(shop.token, shop.order_id, "and limes").json()
         assert newer["id"] > max(m["id"] for m in after["chat_messages"])
         assert api.create_shopper(shop.token) != shop.shopper_id
+
+
+def test_time_never_goes_backwards_across_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "clock.sqlite3"
+    options = {"seed": 5, "clock": "2026-01-15T17:00:00Z", "db": db, "shopper": False}
+    with start(**options) as server, httpx.Client(base_url=server.base_url) as http:
+        shop = Api(http).shopping()
+        http.post("/_emulator/clock", json={"advance_seconds": 3600}).raise_for_status()
+        Api(http).send(shop.token, shop.order_id, "an hour later")
+    with start(**options) as server, httpx.Client(base_url=server.base_url) as http:
+        assert http.get("/_emulator/clock").json()["now"] == "2026-01-15T18:00:00Z"
+        sent = Api(http).send(shop.token, shop.order_id, "after the restart").json()
+        assert sent["created_at"] == "2026-01-15T18:00:00Z"

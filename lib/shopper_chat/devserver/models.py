@@ -106,6 +106,14 @@ class ConnectBackend:
         state = store.get_meta("ids")
         if state is not None:
             self.ids.restore(state)  # an existing database keeps its id sequence
+        stored = store.get_meta("clock")
+        if stored is not None:
+            # A restart never moves time backwards past what the database already holds.
+            floor = datetime.fromtimestamp(float(stored), timezone.utc)
+            if clock.frozen:
+                clock.advance_to(floor)
+            elif floor > clock.now():
+                clock.advance((floor - clock.now()).total_seconds())
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -115,6 +123,7 @@ class ConnectBackend:
             with self.store.transaction():
                 yield
                 self.store.set_meta("ids", self.ids.snapshot())
+                self.store.set_meta("clock", self.now().timestamp())
         except BaseException:
             self.ids.restore(snapshot)
             raise
@@ -944,6 +953,11 @@ class ConnectBackend:
             self.ids.reseed(seed)
             self.faults.clear(None)
             self.store.set_meta("ids", self.ids.snapshot())
+
+    def save_clock(self) -> None:
+        """Remember the clock in the database (a restart resumes from here, never earlier)."""
+        with self.store.transaction():
+            self.store.set_meta("clock", self.now().timestamp())
 
     def clock_view(self) -> dict[str, Any]:
         """GET /_emulator/clock."""

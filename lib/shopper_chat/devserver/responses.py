@@ -547,6 +547,7 @@ class EmulatorResponses:
             clock.use_real_time()
         else:
             raise InvalidParameter("only true is accepted", key="real")
+        self.backend.save_clock()
         return JSONResponse(self.backend.clock_view())
 
     async def get_order(self, request: Request) -> Response:
