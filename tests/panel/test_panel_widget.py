@@ -162,3 +162,30 @@ def test_only_pictures_become_images(image: str, shown: bool) -> None:
     html = render_entry(entry)
     assert ('class="sc-image"' in html) is shown
     assert ("background-image" in html) is shown
+
+
+def test_a_view_in_a_front_end_starts_polling(panel: ChatPanel) -> None:
+    # Inside a container, display() is never called on the panel itself: the first view
+    # the front end reports (`_view_count`) starts polling.
+    panel._view_count = 1
+    panel.wait_for_messages(count=1, timeout=10)
+    assert panel.model.running
+
+
+def test_server_errors_show_in_the_header_and_clear(panel: ChatPanel, devserver: str) -> None:
+    panel.wait_for_messages(count=1, timeout=10)
+    httpx.post(f"{devserver}/_emulator/faults",
+               json={"method": "GET", "path": CHAT_PATH, "status": 503, "times": 2},
+               timeout=10).raise_for_status()
+    eventually(lambda: "backing off" in panel._header.value and "503" in panel._header.value)
+    eventually(lambda: "sc-live" in panel._header.value and "503" not in panel._header.value)
+
+
+def test_an_image_url_is_sent_with_the_text(panel: ChatPanel) -> None:
+    panel.wait_for_messages(count=1, timeout=10)
+    panel._image.value = "https://example.com/my-bananas.png"
+    press_enter(panel, "Like these")
+    eventually(lambda: not panel._busy and panel._image.value == "")
+    mine = [e for e in panel.entries if e.from_customer]
+    assert [(e.body, e.image) for e in mine] == [("Like these", "https://example.com/my-bananas.png")]
+    eventually(lambda: any("my-bananas.png" in b.value for b in bubbles(panel)))  # type: ignore[attr-defined]
