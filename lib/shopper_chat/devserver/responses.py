@@ -48,6 +48,11 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise InvalidParameter("is not valid JSON", key="body") from None
     if not isinstance(data, dict):
         raise InvalidParameter("must be a JSON object", key="body")
+    try:
+        # JSON may spell lone UTF-16 surrogates ("\\udb07"), which no UTF-8 answer can carry.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter("contains a lone surrogate (invalid Unicode)", key="body") from None
     return data
 
 
