@@ -1,0 +1,178 @@
+"""Benchmark 2: how the cost of one poll grows with the conversation (10 to 10,000 messages).
+
+    .venv/bin/python benchmarks/poll_growth.py [--sizes 10 100 1000 10000]
+
+For each size, beside the size of the JSON:
+- server: the chat GET's handler and JSON rendering (the backend's `list_messages` plus the
+  response body), called in-process, and the whole GET over loopback HTTP;
+- client: `ChatPoller.poll_once()` finding exactly one new message, split into the GET round trip,
+  `json.loads`, building the typed `Conversation` (`Conversation.from_api`) and the rest (the
+  poller's diff);
+- panel: appending one new message to the chat panel (`ChatModel` alone, and with the ipywidgets
+  `ChatPanel` view subscribed), through the model's `_apply_messages` (the path its poll loop
+  uses for each `NewMessage`); and the first load of a conversation, one message at a time, as
+  the poll loop feeds it.
+
+The server runs in this process (`shopper_chat.devserver.start`) so that its handler can be timed
+alone; the conversation is filled through the server's backend object, which is much faster than
+10,000 requests. Timings are medians of several repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from shopper_chat import ChatPoller, Client, tutorial
+from shopper_chat.client import Conversation, NewMessage
+from shopper_chat.devserver import start
+from starlette.responses import JSONResponse
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def _timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def main() -> None:
+    from _common import CLOCK, CREDENTIALS, machine, user_token
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    options = parser.parse_args()
+    print(f"machine: {machine()}\n")
+    server = start(seed=7, clock=CLOCK, shopper=False)
+    backend = server.backend
+    rows = []
+    try:
+        client = Client(server.base_url, **CREDENTIALS, timeout=30)
+        for size in options.sizes:
+            user, order = f"growth-customer-{size}", f"growth-order-{size}"
+            tutorial.create_order(client, user_id=user, order_id=order)
+            tutorial.start_shopping(client, order, user)
+            client.set_user(user)
+            token = user_token(server.base_url, user)  # for the raw GETs
+            caller = backend.authenticate(token)
+            for i in range(size):
+                if i % 4 == 3:
+                    backend.create_message(caller, order, False, f"customer message {i}", "")
+                else:
+                    backend.post_shopper_message(order, f"shopper message {i}: found it", "")
+            repeat = 30 if size <= 1000 else 8
+            path = f"/v2/post_checkout/chat/{order}/messages"
+
+            def handler(order: str = order, caller: Any = caller) -> bytes:
+                return bytes(JSONResponse(backend.list_messages(caller, order, False)).body)
+
+            body = handler()
+            server_ms = _median_ms(_timed(handler, repeat))
+            with httpx.Client(base_url=server.base_url,
+                              headers={"Authorization": f"Bearer {token}"}) as http:
+                http.get(path)
+                roundtrip_ms = _median_ms(_timed(lambda p=path: http.get(p).content, repeat))
+            loads_ms = _median_ms(_timed(lambda b=body: json.loads(b), repeat))
+            data = json.loads(body)
+            model_ms = _median_ms(_timed(lambda d=data: Conversation.from_api(d), repeat))
+
+            poller = ChatPoller(client, order, interval=1.0, watch_state=False, stop_states=())
+            poller.poll_once()
+            polls = []
+            for i in range(repeat):
+                backend.post_shopper_message(order, f"one more {i}", "")
+                began = time.perf_counter()
+                events = poller.poll_once()
+                polls.append(time.perf_counter() - began)
+                assert [type(e) for e in events] == [NewMessage], events
+            poll_ms = _median_ms(polls)
+            rest_ms = poll_ms - roundtrip_ms - loads_ms - model_ms
+
+            panel = _panel_costs(client, order, size, repeat)
+            rows.append((size, len(body), server_ms, roundtrip_ms, poll_ms, loads_ms, model_ms,
+                         rest_ms, *panel))
+            print(f"{size} messages measured", flush=True)
+        client.close()
+    finally:
+        server.stop()
+    _print(rows)
+
+
+def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[float, ...]:
+    """Median ms to append one message: model alone, model + widget; first load (per message)."""
+    from shopper_chat.panel import ChatModel, ChatPanel
+
+    messages = list(client.chat.messages(order).chat_messages)
+    template = messages[-1]
+    results = []
+    for with_widget in (False, True):
+        if with_widget:
+            panel = ChatPanel(client, order)
+            model = panel.model
+        else:
+            model = ChatModel(client, order)
+        model._apply_messages(messages)  # the whole conversation at once
+        next_id = template.id + 1
+        samples = []
+        for _ in range(repeat):
+            message = _copy(template, next_id)
+            next_id += 1
+            began = time.perf_counter()
+            model._apply_messages([message])
+            samples.append(time.perf_counter() - began)
+        results.append(_median_ms(samples))
+        if with_widget:
+            panel.close()
+    # The first load as the poll loop does it: one `_apply_messages` call per NewMessage.
+    load_size = min(size, 2000)
+    panel = ChatPanel(client, order)
+    began = time.perf_counter()
+    for message in messages[:load_size]:
+        panel.model._apply_messages([message])
+    first_load = time.perf_counter() - began
+    panel.close()
+    results.append(first_load * 1000)
+    results.append(float(load_size))
+    return tuple(results)
+
+
+def _copy(message: Any, new_id: int) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(message, id=new_id, body=f"appended {new_id}")
+
+
+def _print(rows: list[tuple[Any, ...]]) -> None:
+    print("\nTimes in ms (medians). server = handler + JSON rendering in-process; GET = the whole "
+          "GET over loopback HTTP;\npoll = ChatPoller.poll_once() finding one new message = GET + "
+          "json.loads + Conversation.from_api + rest;\npanel = appending one message to ChatModel "
+          "alone / with the ChatPanel widget; first load = feeding the\nconversation one message "
+          "at a time, as the poll loop does (capped at 2,000 messages).\n")
+    print(f"{'messages':>8}{'JSON KB':>9}{'server':>8}{'GET':>8}{'poll':>8}{'loads':>8}"
+          f"{'from_api':>9}{'rest':>8}{'model':>8}{'+widget':>9}{'first load':>16}")
+    for r in rows:
+        size, nbytes, server, get, poll, loads, model, rest, m, w, first, first_n = r
+        load = f"{first / 1000:.2f} s / {int(first_n)}"
+        print(f"{size:>8}{nbytes / 1024:>9.1f}{server:>8.2f}{get:>8.2f}{poll:>8.2f}{loads:>8.2f}"
+              f"{model:>9.2f}{rest:>8.2f}{m:>8.3f}{w:>9.3f}{load:>16}")
+    first, last = rows[0], rows[-1]
+    print(f"\ngrowth from {first[0]} to {last[0]} messages: JSON x{last[1] / first[1]:.0f}, "
+          f"server x{last[2] / first[2]:.0f}, GET x{last[3] / first[3]:.0f}, "
+          f"poll x{last[4] / first[4]:.0f}, json.loads x{last[5] / first[5]:.0f}, "
+          f"from_api x{last[6] / first[6]:.0f}, panel model x{last[8] / first[8]:.0f}, "
+          f"panel+widget x{last[9] / first[9]:.0f}")
+
+
+if __name__ == "__main__":
+    main()
