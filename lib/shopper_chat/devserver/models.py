@@ -879,6 +879,10 @@ class ConnectBackend:
         ran = 0
         with self._action_lock:
             while True:
+                # A read first: most requests find nothing due, and need no write transaction.
+                due_at = self.next_due()
+                if due_at is None or (not self.clock.frozen and due_at > self.now().timestamp()):
+                    return ran
                 with self._transaction():
                     pending = self.store.children("action", "pending")
                     if not pending:
