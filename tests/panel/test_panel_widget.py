@@ -189,3 +189,16 @@ def test_an_image_url_is_sent_with_the_text(panel: ChatPanel) -> None:
     mine = [e for e in panel.entries if e.from_customer]
     assert [(e.body, e.image) for e in mine] == [("Like these", "https://example.com/my-bananas.png")]
     eventually(lambda: any("my-bananas.png" in b.value for b in bubbles(panel)))  # type: ignore[attr-defined]
+
+
+def test_polling_stops_when_the_last_view_is_gone_for_good(panel: ChatPanel) -> None:
+    panel.hidden_grace = 0.2
+    panel._view_count = 1
+    panel.wait_for_messages(count=1, timeout=10)
+    panel._view_count = 0  # e.g. JupyterLab re-rendering the output...
+    panel._view_count = 1  # ...and showing it again within the grace: still live
+    time.sleep(0.4)
+    assert panel.model.status.poll_state == "live"
+    panel._view_count = 0  # the cell was re-run: its old panel goes quiet
+    status = panel.model.wait_for_status(lambda s: s.poll_state == "stopped", timeout=10)
+    assert status.stop_reason == "hidden" and "no longer displayed" in status.detail

@@ -6,8 +6,8 @@ kernel. The widget in `widget.py` renders what the model tells it and forwards c
 Life cycle: building a model makes no network call. `start()` (called when the panel is shown,
 or by the headless methods) runs the poll loop in a daemon thread; it ends when the order
 reaches one of `stop_states` (`checkout` by default, the tutorial's rule), when `stop()` or
-`close()` is called, when the chat expires, when the order does not exist, or when the
-interpreter exits.
+`close()` is called (the widget also stops it when no front end shows it any more), when the chat
+expires, when the order does not exist, or when the interpreter exits.
 
 The read rule: the API's PUT marks *every* unread shopper message read, so the model sends it only
 when every unread shopper message has been reported seen (`report_seen`, fed by the widget's
@@ -64,8 +64,8 @@ MAX_BODY_CHARS = 1000
 
 Role = Literal["customer", "shopper", "other"]
 PollState = Literal["idle", "live", "backing_off", "stopped"]
-StopReason = Literal["state", "timeout", "stopped", "closed", "expired", "error", "not_found",
-                     "not_allowed", "shutdown"]
+StopReason = Literal["state", "timeout", "stopped", "closed", "hidden", "expired", "error",
+                     "not_found", "not_allowed", "shutdown"]
 
 
 class EmptyMessageError(ValueError):
@@ -687,6 +687,7 @@ class ChatModel:
 _REASON_TEXT: dict[str, str] = {
     "stopped": "polling was stopped",
     "closed": "the panel was closed",
+    "hidden": "the panel is no longer displayed (its cell was re-run or its output cleared)",
     "shutdown": "the kernel is shutting down",
     "expired": "the chat has expired (messages are kept 24 h after delivery)",
     "timeout": "the poller's time limit was reached",

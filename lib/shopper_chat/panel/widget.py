@@ -198,7 +198,9 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         self._text.observe(self._on_text_change, names="value")
         self._probe.on_msg(self._on_probe_message)
         self._unsubscribe = model.subscribe(self._on_model_change)
-        # Track front-end views: the first one rendered starts polling even inside a container.
+        # Track front-end views: the first one rendered starts polling even inside a container;
+        # when the last one goes (and stays gone), polling stops.
+        self._hidden_timer: threading.Timer | None = None
         self._view_count = 0
         self.observe(self._on_views, names="_view_count")
         if model.entries:
@@ -209,12 +211,33 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         self.model.start()
         return super()._repr_mimebundle_(**kwargs)
 
+    hidden_grace = 10.0
+    """Seconds without any view in a front end before polling stops (reason "hidden"): the cell
+    was re-run or its output cleared. A re-render within the grace keeps polling going."""
+
     def _on_views(self, change: dict[str, Any]) -> None:
-        if (change.get("new") or 0) > 0:
+        views, before = change.get("new") or 0, change.get("old") or 0
+        timer = self._hidden_timer
+        if views > 0:
+            if timer is not None:
+                timer.cancel()
+                self._hidden_timer = None
             self.model.start()
+        elif before > 0 and timer is None:
+            self._hidden_timer = threading.Timer(self.hidden_grace, self._stop_if_hidden)
+            self._hidden_timer.daemon = True
+            self._hidden_timer.start()
+
+    def _stop_if_hidden(self) -> None:
+        self._hidden_timer = None
+        if not self._view_count:
+            self.model.stop(reason="hidden", join=False)
 
     def close(self) -> None:
         """Stop polling (reason "closed") and close the widgets."""
+        timer = getattr(self, "_hidden_timer", None)
+        if timer is not None:
+            timer.cancel()
         self.model.close()
         unsubscribe = getattr(self, "_unsubscribe", None)
         if unsubscribe is None:  # __init__ did not finish: nothing else to close
