@@ -58,6 +58,18 @@ def test_latency(api: Api) -> None:
     assert time.monotonic() - started >= 0.15
 
 
+def test_a_client_that_gives_up_during_latency_is_no_server_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fault(api, method="POST", path="/v2/oauth/token", latency_ms=400, times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        api.http.post("/v2/oauth/token", json={}, timeout=0.1)
+    # The next request waits behind nothing and is answered; the abandoned one logged no error.
+    assert api.http.post("/v2/oauth/token", json={}).status_code == 400
+    time.sleep(0.5)
+    assert [r.getMessage() for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+
+
 def test_probability_is_seeded(api: Api) -> None:
     def pattern() -> list[int]:
         api.http.post("/_emulator/reset")

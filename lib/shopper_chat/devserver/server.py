@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -169,6 +169,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ConnectHTTPError(exc.detail, status_code=exc.status_code))
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up before its request was read (e.g. it timed out during added latency):
+    # nothing was done and nobody is left to answer, so this is not an error of the server.
+    return Response(status_code=499)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     logger.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(UnexpectedError())
@@ -226,6 +232,7 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         exception_handlers={
             ConnectHTTPError: _connect_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected,
         },
         lifespan=lifespan,
