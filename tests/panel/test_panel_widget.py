@@ -202,3 +202,10 @@ def test_polling_stops_when_the_last_view_is_gone_for_good(panel: ChatPanel) -> 
     panel._view_count = 0  # the cell was re-run: its old panel goes quiet
     status = panel.model.wait_for_status(lambda s: s.poll_state == "stopped", timeout=10)
     assert status.stop_reason == "hidden" and "no longer displayed" in status.detail
+
+
+def test_send_is_off_over_the_limit(panel: ChatPanel) -> None:
+    panel._text.value = "x" * 1001
+    assert panel._send_button.disabled and "1 over the limit" in panel._counter.value
+    panel._text.value = "x" * 1000
+    assert not panel._send_button.disabled

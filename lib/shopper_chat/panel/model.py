@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopper_chat.client.errors import (
+    APIConnectionError,
+    APIError,
     ChatNotAllowedError,
     ConnectError,
     NotFoundError,
@@ -57,6 +59,7 @@ __all__ = [
     "ModelChange",
     "PanelStatus",
     "SendInProgressError",
+    "describe_error",
 ]
 
 MAX_BODY_CHARS = 1000
@@ -462,7 +465,8 @@ class ChatModel:
                 self._set_stopped("not_allowed", f"chat is not available: {exc}", chat_open=False)
                 return False
             except ConnectError as exc:
-                self._set_status(poll_state="backing_off", detail=_describe(exc), retry_in=delay)
+                self._set_status(poll_state="backing_off", detail=describe_error(exc),
+                                 retry_in=delay)
                 self._sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
@@ -537,7 +541,7 @@ class ChatModel:
                     self._set_status(workflow_state=event.new)
                 elif isinstance(event, PollFailed):
                     retry_in = event.retry_in
-                    self._set_status(poll_state="backing_off", detail=_describe(event.error),
+                    self._set_status(poll_state="backing_off", detail=describe_error(event.error),
                                      retry_in=retry_in)
                 elif isinstance(event, Stopped):
                     if self._check_stop():
@@ -630,7 +634,7 @@ class ChatModel:
             self._put_read(unread)
         except ConnectError as exc:
             # Not fatal: the rule is checked again after the next poll.
-            self._set_status(detail=f"could not mark messages read: {_describe(exc)}")
+            self._set_status(detail=f"could not mark messages read: {describe_error(exc)}")
 
     def _put_read(self, ids: list[int]) -> int:
         if not ids:
@@ -699,10 +703,10 @@ def _not_found(order_id: str) -> str:
             "is the order's customer")
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """One short sentence for the panel: what failed, never a token or a request body."""
-    status = getattr(exc, "status_code", None)
-    message = str(exc) or type(exc).__name__
-    if status:
-        return f"server answered {status}: {message}"
-    return f"{type(exc).__name__}: {message}"
+    if isinstance(exc, APIError):
+        return f"the server answered {exc.status_code}: {exc.message.rstrip('.')}"
+    if isinstance(exc, APIConnectionError):
+        return f"no answer from the server ({exc.message.rstrip('.')})"
+    return str(exc).rstrip(".") or type(exc).__name__

@@ -30,7 +30,13 @@ from shopper_chat.panel._render import (
     render_entry,
     render_header,
 )
-from shopper_chat.panel.model import ChatEntry, ChatModel, ModelChange
+from shopper_chat.panel.model import (
+    MAX_BODY_CHARS,
+    ChatEntry,
+    ChatModel,
+    ModelChange,
+    describe_error,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -291,7 +297,12 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             self._submit()
 
     def _on_text_change(self, change: dict[str, Any]) -> None:
-        self._counter.value = render_counter(str(change["new"]))
+        text = str(change["new"])
+        self._counter.value = render_counter(text)
+        with self._view_lock:
+            if not self._busy and self.model.status.chat_open:
+                # Over the limit, Send is off: the counter says why before anything is sent.
+                self._send_button.disabled = len(text.strip()) > MAX_BODY_CHARS
 
     def _on_probe_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if content.get("event") == "seen":
@@ -320,8 +331,8 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         try:
             self.model.send(text, image or None)
         except Exception as exc:  # noqa: BLE001 - every failure is shown, the text stays
-            self._feedback_text(f"Not sent: {_reason(exc)} Your message is still in the box.",
-                                "error")
+            self._feedback_text(f"Not sent: {describe_error(exc)}. Your message is still in the "
+                                "box.", "error")
         else:
             self._text.value = ""
             self._image.value = ""
@@ -388,8 +399,3 @@ def _escape(text: str) -> str:
     return html.escape(text)
 
 
-def _reason(exc: BaseException) -> str:
-    message = str(exc).strip() or type(exc).__name__
-    status = getattr(exc, "status_code", None)
-    sentence = f"{message} (HTTP {status})" if status else message
-    return sentence if sentence.endswith(".") else sentence + "."
