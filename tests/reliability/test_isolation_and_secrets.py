@@ -41,8 +41,8 @@ def _two_customers(client: Client) -> dict[str, Any]:
     ids: dict[str, Any] = {}
     for who in ("a", "b"):
         tutorial.create_order(client, user_id=f"customer-{who}", order_id=f"order-{who}")
-        ids[f"batch-{who}"] = tutorial.start_shopping(client, f"order-{who}",
-                                                      f"customer-{who}").batch_id
+        shopping = tutorial.start_shopping(client, f"order-{who}", f"customer-{who}")
+        ids[f"batch-{who}"], ids[f"shopper-{who}"] = shopping.batch_id, shopping.shopper_id
     return ids
 
 
@@ -70,12 +70,28 @@ def test_one_customers_token_cannot_read_send_to_or_mark_anothers_chat(
          {"X-Treat-Ids-As-Internal": "true"}),
         ("POST", f"{devserver}/v2/fulfillment_sandbox/batches/{ids['batch-a']}/advance",
          {"workflow_state": "checkout"}, {}),
+        ("POST", f"{devserver}/v2/fulfillment_sandbox/orders/order-a/callbacks",
+         {"event_name": "canceled"}, {}),
+        ("POST", f"{devserver}/v2/fulfillment_sandbox/shoppers/{ids['shopper-a']}/orders/order-a"
+         "/items", {"line_num": "9", "count": 1, "item": {"upc": "000000004011"}}, {}),
+        ("PUT", f"{devserver}/v2/fulfillment_sandbox/shoppers/{ids['shopper-a']}/orders/order-a"
+         "/items/1", {"status": "not_found"}, {}),
     ]
     for method, url, body, headers in attempts:
         answer = httpx.request(method, url, json=body, headers={**_bearer(theirs), **headers},
                                timeout=5)
         assert (answer.status_code, answer.json()) == (404, NOT_FOUND), (method, url)
 
+    # A customer's token never reaches the retailer's Fulfillment API at all.
+    for method, url in (("GET", f"{devserver}/v2/fulfillment/users/customer-a/orders/order-a"),
+                        ("POST", f"{devserver}/v2/fulfillment/users")):
+        answer = httpx.request(method, url, json={"user_id": "customer-a", "first_name": "B"}
+                               if method == "POST" else None, headers=_bearer(theirs), timeout=5)
+        assert answer.status_code == 403, (method, url, answer.text)
+    debug = httpx.get(f"{devserver}/_emulator/orders/order-a", timeout=5).json()
+    assert debug["workflow_state"] == "picking" and debug["canceled_at"] is None
+    assert [i["line_num"] for i in debug["items"]] == ["1", "2", "3"]
+    assert all("status" not in i for i in debug["items"])
     after = httpx.get(chat_a, headers=_bearer(mine), timeout=5).json()
     assert after == before  # nothing sent, nothing marked read, nothing moved
     status = httpx.get(f"{devserver}/v2/post_checkout/orders/order-a", headers=_bearer(mine),
