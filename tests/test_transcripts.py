@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shopper_chat import Conversation, transcripts
 
 INJECTION = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+PICTURE = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciLz4="
 
 
 def conversation() -> Conversation:
@@ -34,6 +35,8 @@ def conversation() -> Conversation:
             msg(2, "user", "Hi, this is Sierra.\nThanks!"),
             msg(3, "driver", "Would this work instead?", image="https://img.example/b.png"),
             msg(4, "user", INJECTION, image="javascript:alert(1)"),
+            msg(5, "user", "Thanks, that works.", read=True),
+            msg(6, "driver", "This one?", image=PICTURE),
         ],
         "metadata": {"customer": {"id": 789012, "display_name": "Sierra"},
                      "shoppers": [{"id": 23728249, "display_name": "Zelma",
@@ -50,11 +53,12 @@ def frame() -> pd.DataFrame:
 def test_frame_has_one_row_per_message_with_the_design_columns(frame: pd.DataFrame) -> None:
     assert list(frame.columns) == ["id", "created_at", "sender_role", "sender_name", "body",
                                    "image", "read", "read_at"]
-    assert list(frame["id"]) == [1, 2, 3, 4]
-    assert list(frame["sender_role"]) == ["shopper", "customer", "shopper", "customer"]
-    assert list(frame["sender_name"]) == ["Zelma", "Sierra", "Zelma", "Sierra"]
+    assert list(frame["id"]) == [1, 2, 3, 4, 5, 6]
+    assert list(frame["sender_role"]) == ["shopper", "customer", "shopper", "customer",
+                                          "customer", "shopper"]
+    assert list(frame["sender_name"]) == ["Zelma", "Sierra", "Zelma", "Sierra", "Sierra", "Zelma"]
     assert str(frame["created_at"].dt.tz) == "UTC"
-    assert list(frame["read"]) == [True, False, False, False]
+    assert list(frame["read"]) == [True, False, False, False, True, False]
     assert pd.isna(frame["read_at"][1]) and not pd.isna(frame["read_at"][0])
 
 
@@ -69,10 +73,14 @@ def test_an_empty_conversation_makes_an_empty_frame_that_renders() -> None:
 def test_html_has_bubbles_on_each_side_images_and_read_ticks(frame: pd.DataFrame) -> None:
     page = transcripts.to_html(frame)
     assert page.startswith("<!DOCTYPE html>")
-    assert page.count('class="sc-row sc-shopper"') == 2
-    assert page.count('class="sc-row sc-customer"') == 2
+    assert page.count('class="sc-row sc-shopper"') == 3
+    assert page.count('class="sc-row sc-customer"') == 3
     assert '<img src="https://img.example/b.png"' in page
-    assert page.count("✓✓") == 1
+    assert f'<img src="{PICTURE}"' in page  # a picture carried in the message itself
+    # Ticks on the customer's side (read by the shopper: message 5 only), unread markers on
+    # the shopper's messages the customer has not read (3 and 6).
+    assert page.count("✓✓") == 1 and page.count('class="sc-ticks"') == 2
+    assert page.count('class="sc-unread"') == 2
     fragment = transcripts.to_html(frame, standalone=False)
     assert not fragment.startswith("<!DOCTYPE") and "<style>" in fragment
 
@@ -83,11 +91,18 @@ def test_html_never_lets_a_message_inject_markup(frame: pd.DataFrame) -> None:
                                                                           "")
     assert "&lt;script&gt;" in page
     assert "javascript:" not in page  # a non-http image is not rendered
+    other = frame.copy()
+    other.loc[3, "image"] = "data:text/html;base64,PHNjcmlwdD4="
+    assert "data:text/html" not in transcripts.to_html(other)  # only pictures travel as data
 
 
 def test_markdown_quotes_text_escapes_html_and_links_images(frame: pd.DataFrame) -> None:
     text = transcripts.to_markdown(frame)
-    assert "**Zelma** (shopper)" in text and "✓✓ read" in text
+    assert "**Zelma** (shopper) · 2026-01-15 17:01 UTC · read" in text
+    assert "**Zelma** (shopper) · 2026-01-15 17:03 UTC · unread" in text
+    assert "**Sierra** (customer) · 2026-01-15 17:02 UTC · ✓ sent" in text
+    assert "**Sierra** (customer) · 2026-01-15 17:05 UTC · ✓✓ read" in text
+    assert "a picture, embedded in the message" in text and PICTURE not in text
     assert "> Hi, this is Sierra.  \n> Thanks!" in text
     assert "![image](https://img.example/b.png)" in text
     assert "<script>" not in text and "javascript:" not in text
@@ -95,7 +110,7 @@ def test_markdown_quotes_text_escapes_html_and_links_images(frame: pd.DataFrame)
 
 def test_csv_and_json_round_trip_the_rows(frame: pd.DataFrame) -> None:
     rows = list(csv.DictReader(io.StringIO(transcripts.to_csv(frame))))
-    assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     assert rows[0]["created_at"] == "2026-01-15T17:01:00Z" and rows[1]["read_at"] == ""
     assert rows[3]["body"] == INJECTION
     records = json.loads(transcripts.to_json(frame))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -147,9 +148,24 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+_PICTURE_DATA = re.compile(
+    r"data:image/(png|jpeg|gif|webp|svg\+xml)(;base64)?,[A-Za-z0-9+/=%._~-]*\Z"
+)
+
+
 def _safe_image(url: str) -> str | None:
+    """An image URL a page may show: http(s), or a picture carried in a `data:image/...` URL."""
     url = url.strip()
-    return url if url.lower().startswith(("http://", "https://")) else None
+    if url.lower().startswith(("http://", "https://")) or _PICTURE_DATA.match(url):
+        return url
+    return None
+
+
+def _read_label(record: Mapping[str, Any]) -> str:
+    # A customer's message is read by the shopper; a shopper's by the customer (the PUT).
+    if record["sender_role"] == "customer":
+        return "✓✓ read" if record["read"] else "✓ sent"
+    return "read" if record["read"] else "unread"
 
 
 # -- renderers (pure) --------------------------------------------------------------------------
@@ -185,15 +201,18 @@ def to_markdown(df: pd.DataFrame, title: str = "Chat transcript") -> str:
     if df.empty:
         lines += ["_No messages._", ""]
     for record in _records(df):
-        ticks = "✓✓ read" if record["read"] else "✓ sent"
         when = _short(_time_from_iso(record["created_at"]))
         lines.append(
-            f"**{_md_escape(record['sender_name'])}** ({record['sender_role']}) · {when} · {ticks}"
+            f"**{_md_escape(record['sender_name'])}** ({record['sender_role']}) · {when} · "
+            f"{_read_label(record)}"
         )
         if record["body"]:
             lines.append(f"> {_md_escape(record['body'])}")
         image = _safe_image(record["image"])
-        if image:
+        if image and image.startswith("data:"):
+            # Kilobytes of base64 would bury the text: say it is there (the HTML shows it).
+            lines.append("> _(a picture, embedded in the message: see transcript.html)_")
+        elif image:
             lines.append(f"> ![image]({image.replace(')', '%29').replace(' ', '%20')})")
         lines.append("")
     return "\n".join(lines)
@@ -219,12 +238,14 @@ _CSS = """
 .sc-meta{font-size:.75rem;color:#5f6b76;margin:.15rem .5rem}
 .sc-ticks{margin-left:.35rem}
 .sc-ticks.sc-read{color:#1a73e8}
+.sc-unread{margin-left:.35rem;color:#d9480f;font-weight:600}
 .sc-empty{color:#5f6b76;font-style:italic}
 """
 
 
 def to_html(df: pd.DataFrame, title: str = "Chat transcript", *, standalone: bool = True) -> str:
-    """Chat bubbles (customer right, shopper left), inline images, read ticks (✓ sent, ✓✓ read).
+    """Chat bubbles (customer right, shopper left), inline images, read ticks on the customer's
+    messages (✓ sent, ✓✓ read by the shopper) and an unread marker on the shopper's.
 
     `standalone=True` gives a whole HTML document; False a `<div>` with its own `<style>`, for a
     notebook output. Every text is escaped: a message cannot inject markup.
@@ -242,12 +263,14 @@ def to_html(df: pd.DataFrame, title: str = "Chat transcript", *, standalone: boo
             f'{html.escape(record["sender_name"], quote=True)}" loading="lazy">'
             if image else ""
         )
-        if record["read"]:
-            read_at = record["read_at"] or ""
-            ticks = (f'<span class="sc-ticks sc-read" title="read {html.escape(read_at)}">'
-                     "✓✓</span>")
+        read_at = html.escape(record["read_at"] or "")
+        if role == "sc-shopper":
+            ticks = ("" if record["read"] else
+                     '<span class="sc-unread" title="not read by the customer yet">unread</span>')
+        elif record["read"]:
+            ticks = f'<span class="sc-ticks sc-read" title="read {read_at}">✓✓</span>'
         else:
-            ticks = '<span class="sc-ticks" title="not read yet">✓</span>'
+            ticks = '<span class="sc-ticks" title="not read by the shopper yet">✓</span>'
         when = _short(_time_from_iso(record["created_at"]))
         parts.append(
             f'<div class="sc-row {role}" data-message-id="{record["id"]}">'
