@@ -49,9 +49,13 @@ def test_poller_delivers_every_message_once_and_in_order_through_faults(
     server.add_fault(method="PUT", path=CHAT_GLOB, status=503, probability=0.3, times=3)
     server.add_fault(method="*", path="/v2/*", latency_ms=15, probability=0.3)
 
-    poll_client = Client(server.base_url, **creds, timeout=5)
-    send_client = Client(server.base_url, **creds, timeout=5, max_retries=12,
-                         max_retry_seconds=30)
+    with Client(server.base_url, **creds, timeout=5) as poll_client, \
+            Client(server.base_url, **creds, timeout=5, max_retries=12,
+                   max_retry_seconds=30) as send_client:
+        _session(server, poll_client, send_client)
+
+
+def _session(server: ServeProcess, poll_client: Client, send_client: Client) -> None:
     poll_client.set_user(USER)
     send_client.set_user(USER)
     poller = ChatPoller(poll_client, ORDER, interval=0.05, max_backoff=0.2, stop_states=(),
@@ -104,5 +108,3 @@ def test_poller_delivers_every_message_once_and_in_order_through_faults(
     # Read state: what the poller last saw matches the server, except messages read after the
     # poller's last poll (the last read mark may come after it).
     assert all(seen[m.id].read == m.read for m in final if not m.read)
-    poll_client.close()
-    send_client.close()

@@ -58,6 +58,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Finishe
     """The plain run and the faulty run, executed at the same time."""
     base = tmp_path_factory.mktemp("faults")
     servers: dict[str, tuple[ServeProcess, Path]] = {}
+    processes: dict[str, subprocess.Popen[str]] = {}
     try:
         for name in ("plain", "faulty"):
             db = base / f"{name}.db"
@@ -67,12 +68,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Finishe
         creds = client_kwargs()
         env = clean_env(CONNECT_CLIENT_ID=creds["client_id"],
                         CONNECT_CLIENT_SECRET=creds["client_secret"])
-        processes = {
+        processes.update({
             name: subprocess.Popen(
                 [str(CLI), "run", "--base-url", server.base_url, "--out", str(base / name)],
                 env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for name, (server, _) in servers.items()
-        }
+        })
         outputs = {name: p.communicate(timeout=240)[0] for name, p in processes.items()}
         finished = {}
         for name, (server, db) in servers.items():
@@ -82,6 +83,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Finishe
                                       server.added)
         yield finished
     finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
         for server, _ in servers.values():
             server.stop()
 
