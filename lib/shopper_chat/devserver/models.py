@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
@@ -67,6 +68,13 @@ def _ts(moment: datetime) -> float:
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else format_time(datetime.fromtimestamp(ts, timezone.utc))
+
+
+@functools.lru_cache(maxsize=65536)
+def _message_view_of(stored: str) -> dict[str, Any]:
+    # Pollers fetch the same messages again and again; a message's stored text changes whenever
+    # the message does (e.g. marked read), so the text is a safe key. Callers must not mutate.
+    return ConnectBackend.message_view(json.loads(stored))
 
 
 def _hash(token: str) -> str:
@@ -694,9 +702,9 @@ class ConnectBackend:
                 }
             )
         expired = self._is_expired(order)
-        messages = [] if expired else self.store.children("message", str(order["internal_id"]))
+        stored = [] if expired else self.store.children_json("message", str(order["internal_id"]))
         return {
-            "chat_messages": [self.message_view(m) for m in messages],
+            "chat_messages": [_message_view_of(text) for text in stored],
             "metadata": {
                 "customer": {
                     "id": order["customer_internal_id"],

@@ -107,6 +107,16 @@ class Store:
             ).fetchall()
         return [dict(json.loads(r[0])) for r in rows]
 
+    def children_json(self, kind: str, parent: str) -> list[str]:
+        """As `children`, but each record as its stored JSON text (parsed by the caller, which
+        may cache by that text: the same text is the same record)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
+                (kind, parent),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def all(self, kind: str) -> list[Record]:
         """Every record of `kind`, by `seq` then insertion."""
         with self._lock:
