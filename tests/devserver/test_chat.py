@@ -153,3 +153,25 @@ def test_shopper_message_route(quiet: Api) -> None:
     assert_error(r, 404, 4000)
     r = quiet.http.post(f"/_emulator/orders/{shop.order_id}/shopper_messages", json={"bdy": "x"})
     assert_error(r, 400, 1001, "bdy")
+
+
+def test_a_conversation_is_written_as_canonical_json_and_follows_each_change(quiet: Api) -> None:
+    # The GET reuses each unchanged message's JSON text: it must be the JSON of the message as
+    # it is now (read or not), written as the rest of the API writes JSON.
+    import json
+
+    shop = quiet.shopping()
+    quiet.send(shop.token, shop.order_id, 'Ünïcode "quotes" \\ and\nlines ✓')
+    _shopper_says(quiet, shop.order_id, "One moment…")
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    first = quiet.http.get(url, headers=auth(shop.token))
+    assert first.headers["content-type"] == "application/json"
+    document = json.loads(first.text)
+    assert first.text == json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    assert [m["read"] for m in document["chat_messages"]] == [False, False]
+    assert document["chat_messages"][0]["body"] == 'Ünïcode "quotes" \\ and\nlines ✓'
+    assert quiet.http.put(url, headers=auth(shop.token)).json() == {"messages_read_count": 1}
+    again = json.loads(quiet.http.get(url, headers=auth(shop.token)).text)
+    assert [m["read"] for m in again["chat_messages"]] == [False, True]
+    assert again["chat_messages"][1]["read_at"] is not None
+    assert again["metadata"] == document["metadata"]

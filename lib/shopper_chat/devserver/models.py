@@ -70,11 +70,19 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else format_time(datetime.fromtimestamp(ts, timezone.utc))
 
 
+class MessageView(dict[str, Any]):
+    """A message in the API's shape, with its JSON text made once (`.json`); never mutated."""
+
+    json: str
+
+
 @functools.lru_cache(maxsize=65536)
-def _message_view_of(stored: str) -> dict[str, Any]:
+def _message_view_of(stored: str) -> MessageView:
     # Pollers fetch the same messages again and again; a message's stored text changes whenever
-    # the message does (e.g. marked read), so the text is a safe key. Callers must not mutate.
-    return ConnectBackend.message_view(json.loads(stored))
+    # the message does (e.g. marked read), so the text is a safe key for its view and its JSON.
+    view = MessageView(ConnectBackend.message_view(json.loads(stored)))
+    view.json = json.dumps(view, ensure_ascii=False, separators=(",", ":"))
+    return view
 
 
 def _hash(token: str) -> str:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from . import workflow
 from .clock import parse_time
 from .exceptions import Forbidden, InvalidParameter, MultipleErrors, ResourceNotFound
-from .models import MAX_MESSAGE_LENGTH, Caller, ConnectBackend
+from .models import MAX_MESSAGE_LENGTH, Caller, ConnectBackend, MessageView
 from .openapi import IMAGE_URL_PATTERN
 from .shopper import ScriptError, parse_script, script_to_dict
 
@@ -55,6 +55,16 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise InvalidParameter("contains a lone surrogate (invalid Unicode)", key="body") from None
     return data
 
+
+
+def _conversation_response(page: dict[str, Any]) -> Response:
+    """A chat GET's JSON, as JSONResponse would write it, reusing each message's JSON text."""
+    messages: list[MessageView] = page["chat_messages"]
+    rest = json.dumps({k: v for k, v in page.items() if k != "chat_messages"},
+                      ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    texts = ",".join(m.json for m in messages)
+    body = '{"chat_messages":[' + texts + "]" + ("," + rest[1:] if rest != "{}" else "}")
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 class Fields:
     """Typed reads from a JSON object, collecting every problem before raising once."""
@@ -463,7 +473,7 @@ class ConnectResponses:
     async def list_messages(self, request: Request) -> Response:
         caller = self._caller(request)
         order = request.path_params["order_id"]
-        return JSONResponse(self.backend.list_messages(caller, order, _internal(request)))
+        return _conversation_response(self.backend.list_messages(caller, order, _internal(request)))
 
     async def create_message(self, request: Request) -> Response:
         caller = self._caller(request)
