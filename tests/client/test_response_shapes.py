@@ -173,3 +173,24 @@ def test_every_resource_raises_response_shape_error_not_attribute_error(
 def test_message_properties() -> None:
     customer = ChatMessage.from_api(message(sender_type="user", recipient_type="driver"))
     assert customer.from_customer and not customer.from_shopper
+
+
+def test_a_message_cache_parses_each_message_once_and_again_when_its_read_state_moves() -> None:
+    from shopper_chat.client._models import MessageCache
+
+    known = MessageCache()
+    first = Conversation.from_api(TUTORIAL_CONVERSATION, known)
+    again = Conversation.from_api(json.loads(json.dumps(TUTORIAL_CONVERSATION)), known)
+    assert again.chat_messages[0] is first.chat_messages[0]
+    assert again == Conversation.from_api(TUTORIAL_CONVERSATION)  # same result as without
+
+    read = json.loads(json.dumps(TUTORIAL_CONVERSATION))
+    read["chat_messages"][0].update(read=True, read_at="2021-07-09T17:30:00Z")
+    moved = Conversation.from_api(read, known).chat_messages[0]
+    assert moved is not first.chat_messages[0]
+    assert moved.read and moved.read_at == datetime(2021, 7, 9, 17, 30, tzinfo=timezone.utc)
+
+    broken = json.loads(json.dumps(TUTORIAL_CONVERSATION))
+    broken["chat_messages"].append({**broken["chat_messages"][0], "id": 124, "created_at": 42})
+    with pytest.raises(ResponseShapeError, match=r"chat_messages\[1\]\.created_at"):
+        Conversation.from_api(broken, known)

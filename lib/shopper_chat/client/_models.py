@@ -505,6 +505,28 @@ class ChatMetadata:
         )
 
 
+class MessageCache:
+    """Parsed chat messages by id, with the raw read fields each was parsed from.
+
+    The API changes a stored message only by marking it read, so a message whose id, `read`
+    and `read_at` are as before is the same message: the cached object is returned as is.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[Any, Any, ChatMessage]] = {}
+
+    def parse(self, item: Any, where: str) -> ChatMessage:
+        """`ChatMessage.from_api(item, where)`, reusing the message parsed before if unchanged."""
+        if isinstance(item, dict):
+            key = item.get("id")
+            hit = self._by_id.get(key) if type(key) is int else None
+            if hit is not None and hit[0] == item.get("read") and hit[1] == item.get("read_at"):
+                return hit[2]
+        message = ChatMessage.from_api(item, where)
+        self._by_id[message.id] = (item.get("read"), item.get("read_at"), message)
+        return message
+
+
 @dataclass(frozen=True)
 class Conversation:
     """`GET /v2/post_checkout/chat/{order_id}/messages`: the whole conversation, oldest first."""
@@ -528,11 +550,13 @@ class Conversation:
         return self.metadata.customer.display_name if self.metadata.customer else ""
 
     @classmethod
-    def from_api(cls, data: Any) -> Conversation:
+    def from_api(cls, data: Any, known: MessageCache | None = None) -> Conversation:
+        """Parse a conversation; with `known`, a message seen before is parsed only again
+        when its read state changed (what keeps a poll's cost flat in a long chat)."""
         r = _Reader(data)
+        parse = known.parse if known is not None else ChatMessage.from_api
         messages = tuple(
-            ChatMessage.from_api(item, f"chat_messages[{i}]")
-            for i, item in enumerate(r.array("chat_messages"))
+            parse(item, f"chat_messages[{i}]") for i, item in enumerate(r.array("chat_messages"))
         )
         meta_data = r.data.get("metadata")
         metadata = (

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Union
 
-from shopper_chat.client._models import ORDER_WORKFLOW_STATES, ChatMessage
+from shopper_chat.client._models import ORDER_WORKFLOW_STATES, ChatMessage, MessageCache
 from shopper_chat.client._validate import check_str_id
 from shopper_chat.client.errors import (
     APIConnectionError,
@@ -168,6 +168,7 @@ class ChatPoller:
         self._failures = 0
         self._retry_in: float | None = None
         self._by_id: dict[int, ChatMessage] = {}
+        self._known = MessageCache()  # each message parsed once (again if its read state moves)
         self._order: list[int] = []
         self._state: PollerState = "live"
         self.workflow_state: str | None = None
@@ -209,7 +210,8 @@ class ChatPoller:
         try:
             status = (self._client.orders.get(self.order_id, max_retries=0)
                       if self.watch_state else None)
-            conversation = self._client.chat._fetch(self.order_id, max_retries=0)
+            conversation = self._client.chat._fetch(self.order_id, max_retries=0,
+                                                    known=self._known)
         except ConnectError as exc:
             if not _transient(exc):
                 self.error = exc
@@ -232,6 +234,8 @@ class ChatPoller:
         with self._lock:
             for message in conversation.chat_messages:
                 seen = self._by_id.get(message.id)
+                if seen is message:  # unchanged since the last poll (the cache's own object)
+                    continue
                 if seen is None:
                     self._by_id[message.id] = message
                     self._order.append(message.id)

@@ -13,6 +13,7 @@ after the timeout and the backoff delay both ran out.)
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from shopper_chat.client._http import logger, surely_not_processed
 from shopper_chat.client._models import (
     ChatMessage,
     Conversation,
+    MessageCache,
     SentMessage,
     messages_read_count,
 )
@@ -79,13 +81,17 @@ class Chat(Resource):
                 table[key] = message_id
 
     def _fetch(
-        self, order_id: str | int, *, internal_ids: bool = False, max_retries: int | None = None
+        self, order_id: str | int, *, internal_ids: bool = False, max_retries: int | None = None,
+        known: MessageCache | None = None,
     ) -> Conversation:
-        """The conversation, without moving the caller's cursor (the poller reads this way)."""
+        """The conversation, without moving the caller's cursor (the poller reads this way,
+        with its own `known` messages)."""
         key, path, headers = self._target(order_id, internal_ids)
         data = self._client._call("GET", path, auth=self._client._user_auth(), headers=headers,
                                   idempotent=True, max_retries=max_retries)
-        conversation: Conversation = self._client._parse(Conversation.from_api, data, "GET", path)
+        conversation: Conversation = self._client._parse(
+            functools.partial(Conversation.from_api, known=known), data, "GET", path
+        )
         if conversation.chat_messages:
             self._note(self._newest, key, max(m.id for m in conversation.chat_messages))
         return conversation
