@@ -92,7 +92,8 @@ def main() -> None:
             data = json.loads(body)
             known = MessageCache()  # as the poller parses: every message seen before
             Conversation.from_api(data, known)
-            model_ms = _median_ms(_timed(lambda d=data: Conversation.from_api(d, known), repeat))
+            model_ms = _median_ms(
+                _timed(lambda d=data, k=known: Conversation.from_api(d, k), repeat))
 
             poller = ChatPoller(client, order, interval=1.0, watch_state=False, stop_states=())
             poller.poll_once()
