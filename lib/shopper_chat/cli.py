@@ -60,9 +60,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message}. See `{self.prog} --help`.\n")
 
 
+def _version() -> str:
+    from shopper_chat import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `shopper-chat` argument parser with its subcommands."""
     parser = _Parser(prog="shopper-chat", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser(

@@ -69,3 +69,10 @@ def test_run_subcommand_options() -> None:
     # The runner owns the details of `run`; these options are the shared contract.
     assert args.only == ["01_setup", "02_simulate_shopping"] and str(args.out) == "outputs"
     assert args.seed == 7 and args.base_url is None and callable(args.handler)
+
+
+def test_version() -> None:
+    from shopper_chat import __version__
+
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stdout.strip() == f"shopper-chat {__version__}"
