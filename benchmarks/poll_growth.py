@@ -9,10 +9,11 @@ For each size, beside the size of the JSON:
 - client: `ChatPoller.poll_once()` finding exactly one new message, split into the GET round trip,
   `json.loads`, building the typed `Conversation` (`Conversation.from_api` with the poller's
   `MessageCache`, so messages seen before are not parsed again) and the rest (the poller's diff);
-- panel: appending one new message to the chat panel (`ChatModel` alone, and with the ipywidgets
-  `ChatPanel` view subscribed), through the model's `_apply_messages` (the path its poll loop
-  uses for each `NewMessage`); and the first load of a conversation, one message at a time, as
-  the poll loop feeds it.
+- panel: a poll's one new message applied to the chat panel (`ChatModel` alone, and with the
+  ipywidgets `ChatPanel` view subscribed), through `_apply_message_events` (what the poll loop
+  does with each poll's `NewMessage`/`ReadChanged` events); and the first load of a conversation
+  as the panel does it: the initial GET's messages in one `_apply_messages` call, then the first
+  poll's events, every message reported new, in one `_apply_message_events` call.
 
 The server runs in this process (`shopper_chat.devserver.start`, in its own thread) so that its
 CPU time can be read apart from the client's; the conversation is filled through the server's
@@ -118,10 +119,11 @@ def main() -> None:
 
 
 def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[float, ...]:
-    """Median ms to append one message: model alone, model + widget; first load (per message)."""
+    """Median ms to apply a poll's one new message: model alone, model + widget; first load."""
     from shopper_chat.panel import ChatModel, ChatPanel
 
-    messages = list(client.chat.messages(order).chat_messages)
+    conversation = client.chat.messages(order)
+    messages = list(conversation.chat_messages)
     template = messages[-1]
     results = []
     for with_widget in (False, True):
@@ -130,6 +132,7 @@ def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[fl
             model = panel.model
         else:
             model = ChatModel(client, order)
+        model._apply_metadata(conversation)  # as the initial load does: the shopper's name
         model._apply_messages(messages)  # the whole conversation at once
         next_id = template.id + 1
         samples = []
@@ -137,21 +140,23 @@ def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[fl
             message = _copy(template, next_id)
             next_id += 1
             began = time.perf_counter()
-            model._apply_messages([message])
+            model._apply_message_events([NewMessage(message)])
             samples.append(time.perf_counter() - began)
         results.append(_median_ms(samples))
         if with_widget:
             panel.close()
-    # The first load as the poll loop does it: one `_apply_messages` call per NewMessage.
-    load_size = min(size, 2000)
+    # The first load as the panel does it (the GETs themselves are measured above): the initial
+    # load's messages in one call, then the first poll, which reports every message as new.
     panel = ChatPanel(client, order)
+    panel.model._apply_metadata(conversation)
+    first_poll = [NewMessage(message) for message in messages]
     began = time.perf_counter()
-    for message in messages[:load_size]:
-        panel.model._apply_messages([message])
+    panel.model._apply_messages(messages)
+    panel.model._apply_message_events(first_poll)
     first_load = time.perf_counter() - began
     panel.close()
     results.append(first_load * 1000)
-    results.append(float(load_size))
+    results.append(float(len(messages)))
     return tuple(results)
 
 
@@ -165,9 +170,9 @@ def _print(rows: list[tuple[Any, ...]]) -> None:
     print("\nTimes in ms (medians). server = mean CPU of the server's thread per GET; "
           "GET = the whole "
           "GET over loopback HTTP;\npoll = ChatPoller.poll_once() finding one new message = GET + "
-          "json.loads + Conversation.from_api + rest;\npanel = appending one message to ChatModel "
-          "alone / with the ChatPanel widget; first load = feeding the\nconversation one message "
-          "at a time, as the poll loop does (capped at 2,000 messages).\n")
+          "json.loads + Conversation.from_api + rest;\npanel = a poll's one new message applied to "
+          "ChatModel alone / with the ChatPanel widget; first load = the\nwhole conversation "
+          "into a ChatPanel as its initial load and first poll apply it (GETs not included).\n")
     print(f"{'messages':>8}{'JSON KB':>9}{'server':>8}{'GET':>8}{'poll':>8}{'loads':>8}"
           f"{'from_api':>9}{'rest':>8}{'model':>8}{'+widget':>9}{'first load':>16}")
     for r in rows:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import httpx
 import pytest
+from shopper_chat.client import ChatMessage, NewMessage, ReadChanged, StateChanged
 from shopper_chat.errors import ServerError, WaitTimeout
 from shopper_chat.panel import (
     ChatClosedError,
     ChatModel,
     EmptyMessageError,
     MessageTooLongError,
+    ModelChange,
     SendInProgressError,
 )
 from shopper_chat.panel import model as model_module
@@ -290,3 +294,127 @@ def test_transcript_is_a_frame(model: ChatModel) -> None:
     assert list(frame["sender_role"])[0] == "shopper"
     assert set(frame["sender_role"]) == {"shopper", "customer"}
     assert "Thanks!" in list(frame["body"])
+
+
+# -- batches: many messages in one poll, read changes mixed in ---------------------------------
+# A scripted poller (the model's `poller_factory` seam) and a stand-in client, so that exactly
+# which events each poll returns is known; no server, and nothing timed.
+
+T0 = datetime(2026, 1, 15, 17, tzinfo=timezone.utc)
+
+
+def chat_message(message_id: int, sender: str = "driver", *, read: bool = False) -> ChatMessage:
+    return ChatMessage(
+        id=message_id, order_id=1, created_at=T0 + timedelta(seconds=message_id),
+        recipient_id="", recipient_type="", sender_id="", sender_type=sender,  # type: ignore[arg-type]
+        read=read, read_at=T0 + timedelta(hours=1) if read else None,
+        body=f"message {message_id}", image="",
+    )
+
+
+class ScriptedPoller:
+    """Returns one scripted list of events per `poll_once()`, then nothing."""
+
+    def __init__(self, polls: list[list[object]]) -> None:
+        self.polls = list(polls)
+        self.error = None
+
+    def poll_once(self) -> list[object]:
+        return self.polls.pop(0) if self.polls else []
+
+    def stop(self) -> None:
+        pass
+
+
+class StandInChat:
+    def __init__(self, messages: list[ChatMessage]) -> None:
+        self.initial = messages
+        self.puts = 0
+
+    def messages(self, order_id: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            metadata=SimpleNamespace(shoppers=[SimpleNamespace(avatar_url="")]),
+            customer_name="Ada", shopper_name="Zelma", chat_messages=list(self.initial),
+            is_expired=False,
+        )
+
+    def mark_read(self, order_id: str) -> int:
+        self.puts += 1
+        return 0
+
+
+def run_polls(initial: list[ChatMessage], polls: list[list[object]]
+              ) -> tuple[ChatModel, list[ModelChange], StandInChat]:
+    """A model fed `initial` by its first GET and `polls` by its poller, once all are applied."""
+    chat = StandInChat(initial)
+    changes: list[ModelChange] = []
+    model = ChatModel(SimpleNamespace(chat=chat), "order-1", interval=0.01,  # type: ignore[arg-type]
+                      poller_factory=lambda *args, **kwargs: ScriptedPoller(polls))
+    model.subscribe(changes.append)
+    model.start()
+    # Poll k+1 starts only after poll k's events were applied.
+    model.wait_for_polls(len(polls) + 1, timeout=10)
+    model.stop()
+    return model, changes, chat
+
+
+def unread_by_scan(model: ChatModel) -> int:
+    return sum(1 for e in model.entries if e.from_shopper and not e.read)
+
+
+def test_many_messages_in_one_poll_are_one_change_in_order() -> None:
+    greeting = chat_message(1)
+    # One poll: 300 messages from both sides, some already read, not in id order.
+    batch = [chat_message(i, "driver" if i % 3 else "user", read=i % 7 == 0)
+             for i in range(2, 302)]
+    shuffled = batch[1::2] + batch[::2]
+    model, changes, _chat = run_polls(
+        [greeting], [[StateChanged(None, "picking"), *(NewMessage(m) for m in shuffled)]]
+    )
+    assert [e.id for e in model.entries] == list(range(1, 302))
+    added = [c for c in changes if c.kind == "added"]
+    assert [[e.id for e in c.entries] for c in added] == [[1], list(range(2, 302))]
+    expected = 1 + sum(1 for m in batch if m.sender_type == "driver" and not m.read)
+    assert model.unread_count == unread_by_scan(model) == expected
+    assert model.status.workflow_state == "picking"
+    assert [e.body for e in model.entries][-1] == "message 301"
+
+
+def test_read_changes_mixed_with_new_messages_keep_the_count() -> None:
+    first = [chat_message(i, "driver" if i % 2 else "user") for i in range(1, 41)]
+    read_now = [replace(m, read=True, read_at=T0) for m in first if m.from_shopper][:12]
+    polls: list[list[object]] = [
+        [NewMessage(m) for m in first],  # the first poll reports every message as new
+        [NewMessage(chat_message(41)), *(ReadChanged(m) for m in read_now[:6]),
+         NewMessage(chat_message(42, "user")), *(ReadChanged(m) for m in read_now[6:]),
+         NewMessage(chat_message(43)), NewMessage(chat_message(44, read=True))],
+        [],
+        [NewMessage(chat_message(45))],
+    ]
+    model, changes, chat = run_polls(first, polls)
+    assert [e.id for e in model.entries] == list(range(1, 46))
+    read_ids = {m.id for m in read_now} | {44}
+    assert {e.id for e in model.entries if e.read} == read_ids
+    shopper_ids = {i for i in range(1, 46) if i % 2 or i in (41, 43, 44, 45)}
+    assert model.unread_count == unread_by_scan(model) == len(shopper_ids - read_ids)
+    # The initial GET, then one change per poll that found something: the first poll's
+    # repeats of known messages change nothing.
+    added = [[e.id for e in c.entries] for c in changes if c.kind == "added"]
+    assert added == [list(range(1, 41)), [41, 42, 43, 44], [45]]
+    updated = [[e.id for e in c.entries] for c in changes if c.kind == "updated"]
+    assert updated == [[m.id for m in read_now]]
+    assert chat.puts == 0, "nothing was reported seen: no PUT"
+
+
+def test_the_count_follows_a_mark_read_then_a_poll_that_predates_it() -> None:
+    first = [chat_message(i) for i in range(1, 21)]
+    model, _changes, chat = run_polls(first, [[NewMessage(m) for m in first]])
+    assert model.unread_count == 20
+    model.mark_read()
+    assert chat.puts == 1 and model.unread_count == 0 == unread_by_scan(model)
+    # A poll answered before the PUT still says unread: the local read state wins.
+    model._apply_message_events([NewMessage(chat_message(21)),
+                                 *(ReadChanged(m) for m in first[:5])])
+    assert model.unread_count == 1 == unread_by_scan(model)
+    assert [e.id for e in model.entries] == list(range(1, 22))
+    assert model.wait_for_messages(count=21, timeout=5, sender="shopper")[-1].id == 21

@@ -209,3 +209,37 @@ def test_send_is_off_over_the_limit(panel: ChatPanel) -> None:
     assert panel._send_button.disabled and "1 over the limit" in panel._counter.value
     panel._text.value = "x" * 1000
     assert not panel._send_button.disabled
+
+
+def test_a_poll_of_many_messages_is_one_children_update_in_order() -> None:
+    from shopper_chat import Client
+    from shopper_chat.client import ChatMessage, NewMessage
+
+    def message(i: int) -> ChatMessage:
+        return ChatMessage(
+            id=i, order_id=1, created_at=datetime(2026, 1, 15, 17, tzinfo=timezone.utc),
+            recipient_id="", recipient_type="", sender_id="",
+            sender_type="driver" if i % 2 else "user", read=False, read_at=None,
+            body=f"message {i}", image="",
+        )
+
+    unreachable = Client("http://127.0.0.1:9", client_id="x", client_secret="y", max_retries=0)
+    chat = ChatPanel(unreachable, "order-1")
+    try:
+        chat.model._set_status(shopper_name="Zelma")  # what the first GET would have set
+        updates: list[object] = []
+        chat._messages.observe(updates.append, names="children")
+        # One poll of 120 messages (not in id order), then one that fills a gap and appends.
+        chat.model._apply_message_events([NewMessage(message(i)) for i in range(119, 0, -2)]
+                                         + [NewMessage(message(i)) for i in range(2, 121, 2)
+                                            if i != 60])
+        assert len(updates) == 1
+        chat.model._apply_message_events([NewMessage(message(121)), NewMessage(message(60))])
+        assert len(updates) == 2
+        shown = [b.value for b in bubbles(chat)]  # type: ignore[attr-defined]
+        assert len(shown) == 121 == len(chat.entries)
+        assert all(f"message {i}<" in html for i, html in enumerate(shown, start=1))
+        assert f"{chat.model.unread_count} unread" in chat._header.value
+    finally:
+        chat.close()
+        unreachable.close()

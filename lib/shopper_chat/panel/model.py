@@ -19,6 +19,7 @@ Headless callers say "the user has seen everything" with `mark_read()`.
 from __future__ import annotations
 
 import atexit
+import bisect
 import contextlib
 import threading
 import time
@@ -197,6 +198,10 @@ class ChatModel:
         self._wake = threading.Event()
         self._listeners: list[Listener] = []
         self._entries: dict[int, ChatEntry] = {}
+        # Kept as entries change, so that neither a poll nor a wait scans the whole conversation:
+        # the ids in order, and the ids of the unread shopper messages (the header's count).
+        self._ids: list[int] = []
+        self._unread: set[int] = set()
         self._seen: set[int] = set()
         self._wait_cursor = 0
         self._send_lock = threading.Lock()
@@ -223,7 +228,7 @@ class ChatModel:
     def entries(self) -> list[ChatEntry]:
         """Every message known so far, oldest first (message ids grow with time)."""
         with self._lock:
-            return sorted(self._entries.values(), key=lambda e: e.id)
+            return [self._entries[i] for i in self._ids]
 
     @property
     def unread_count(self) -> int:
@@ -325,7 +330,7 @@ class ChatModel:
             self._wait_cursor = max(self._wait_cursor, entry.id)
             added = entry.id not in self._entries
             if added:
-                self._entries[entry.id] = entry
+                self._store(entry)
         if added:
             self._emit(ModelChange("added", (entry,)))
         self.start()
@@ -348,7 +353,7 @@ class ChatModel:
     def mark_read(self) -> int:
         """Mark every unread shopper message read now (headless: the caller has seen them)."""
         with self._lock:
-            unread = [e.id for e in self._entries.values() if e.from_shopper and not e.read]
+            unread = sorted(self._unread)
             self._seen.update(unread)
         return self._put_read(unread)
 
@@ -371,10 +376,11 @@ class ChatModel:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
+                # Only the entries after the cursor: a wait does not rescan the conversation.
+                newer = self._ids[bisect.bisect_right(self._ids, self._wait_cursor):]
                 fresh = [
-                    e for e in sorted(self._entries.values(), key=lambda e: e.id)
-                    if e.id > self._wait_cursor and e.confirmed
-                    and (sender == "any" or e.role == sender)
+                    e for e in (self._entries[i] for i in newer)
+                    if e.confirmed and (sender == "any" or e.role == sender)
                 ]
                 if len(fresh) >= count:
                     self._wait_cursor = fresh[-1].id
@@ -531,13 +537,18 @@ class ChatModel:
                 self.poll_count += 1
                 self._changed.notify_all()
             retry_in: float | None = None
+            # A poll's message events come together (after its state change, before a stop):
+            # each run of them is applied at once, so the view gets one change per poll and the
+            # first poll of a long conversation is not one update per message.
+            pending: list[NewMessage | ReadChanged] = []
             for event in events:
                 if isinstance(event, (NewMessage, ReadChanged)):
-                    self._apply_messages([event.message])
-                    if (isinstance(event, NewMessage) and event.message.from_shopper
-                            and not self._status.shopper_name):
-                        self._refresh_metadata()
-                elif isinstance(event, StateChanged):
+                    pending.append(event)
+                    continue
+                if pending:
+                    self._apply_message_events(pending)
+                    pending = []
+                if isinstance(event, StateChanged):
                     self._set_status(workflow_state=event.new)
                 elif isinstance(event, PollFailed):
                     retry_in = event.retry_in
@@ -548,6 +559,8 @@ class ChatModel:
                         return
                     self._stopped_by_poller(event, poller.error)
                     return
+            if pending:
+                self._apply_message_events(pending)
             if retry_in is None:
                 if self._status.poll_state != "live":
                     self._set_status(poll_state="live", detail="", retry_in=None)
@@ -555,6 +568,14 @@ class ChatModel:
             if not self._sleep(retry_in if retry_in is not None else self.interval):
                 self._check_stop()
                 return
+
+    def _apply_message_events(self, events: Sequence[NewMessage | ReadChanged]) -> None:
+        """Apply one poll's new messages and read changes in one update."""
+        self._apply_messages([event.message for event in events])
+        if not self._status.shopper_name and any(
+            isinstance(event, NewMessage) and event.message.from_shopper for event in events
+        ):
+            self._refresh_metadata()
 
     def _stopped_by_poller(self, event: Stopped, error: ConnectError | None) -> None:
         if isinstance(error, NotFoundError):
@@ -578,7 +599,7 @@ class ChatModel:
                 name = self._name_for(entry.role)
                 if entry.sender_name != name:
                     new = replace(entry, sender_name=name)
-                    self._entries[entry.id] = new
+                    self._store(new)
                     updated.append(new)
         if updated:
             self._emit(ModelChange("updated", tuple(updated)))
@@ -613,8 +634,8 @@ class ChatModel:
                     updated.append(entry)
                 else:
                     continue
-                self._entries[entry.id] = entry
-            unread = self._count_unread()
+                self._store(entry)
+            unread = len(self._unread)
         if added:
             self._emit(ModelChange("added", tuple(sorted(added, key=lambda e: e.id))))
         if updated:
@@ -622,14 +643,28 @@ class ChatModel:
         if added or updated:
             self._set_status(unread_count=unread)
 
-    def _count_unread(self) -> int:
-        return sum(1 for e in self._entries.values() if e.from_shopper and not e.read)
+    def _store(self, entry: ChatEntry) -> None:
+        """Put an entry in (new or a new copy); keeps the id order and the unread set current.
+
+        Call with the lock held. Costs the same however long the conversation is: ids grow with
+        time, so a new one is almost always appended.
+        """
+        if entry.id not in self._entries:
+            if not self._ids or entry.id > self._ids[-1]:
+                self._ids.append(entry.id)
+            else:
+                bisect.insort(self._ids, entry.id)
+        self._entries[entry.id] = entry
+        if entry.from_shopper and not entry.read:
+            self._unread.add(entry.id)
+        else:
+            self._unread.discard(entry.id)
 
     def _maybe_mark_read(self) -> None:
         with self._lock:
-            unread = [e.id for e in self._entries.values() if e.from_shopper and not e.read]
-            if not unread or any(i not in self._seen for i in unread):
+            if not self._unread or not self._unread <= self._seen:
                 return
+            unread = sorted(self._unread)
         try:
             self._put_read(unread)
         except ConnectError as exc:
@@ -648,9 +683,9 @@ class ChatModel:
                 if old is not None and not old.read:
                     # read_at stays unknown until the server's copy arrives (a poll right away).
                     new = replace(old, read=True)
-                    self._entries[i] = new
+                    self._store(new)
                     updated.append(new)
-            unread = self._count_unread()
+            unread = len(self._unread)
         if updated:
             self._emit(ModelChange("updated", tuple(updated)))
         self._set_status(unread_count=unread)

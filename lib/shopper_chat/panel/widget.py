@@ -375,22 +375,33 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             self._feedback_text("Sending is closed for this order.", "error")
 
     def _add_entries(self, entries: Sequence[ChatEntry]) -> None:
+        """Add a bubble per new entry with one `children` assignment, however many there are.
+
+        The model sends a poll's new messages (or a whole first load) as one change, so the
+        children tuple, which ipywidgets syncs as a whole, is built once per poll.
+        """
         avatar = self.model.status.shopper_avatar
-        children = list(self._messages.children)
-        if not self._bubbles and children and children[0] is self._empty:
-            children = []
+        children: list[Any] | None = None
         for entry in entries:
             if entry.id in self._bubbles:
                 self._bubbles[entry.id].value = render_entry(entry, avatar)
                 continue
+            if children is None:
+                children = list(self._messages.children) if self._bubbles else []
             bubble = widgets.HTML(render_entry(entry, avatar), layout=self._bubble_layout,
                                   style=self._bubble_style)
-            at = bisect.bisect(self._order, entry.id)
-            self._order.insert(at, entry.id)
             self._bubbles[entry.id] = bubble
-            children.insert(at, bubble)
-        # Only the new HTML widgets get views in the front end; the others are reused.
-        self._messages.children = tuple(children)
+            if not self._order or entry.id > self._order[-1]:
+                # Ids grow with time: a new message almost always goes last.
+                self._order.append(entry.id)
+                children.append(bubble)
+            else:
+                at = bisect.bisect(self._order, entry.id)
+                self._order.insert(at, entry.id)
+                children.insert(at, bubble)
+        if children is not None:
+            # Only the new HTML widgets get views in the front end; the others are reused.
+            self._messages.children = tuple(children)
 
 
 def _escape(text: str) -> str:
