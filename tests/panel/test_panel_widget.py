@@ -14,6 +14,7 @@ import httpx
 import pytest
 from shopper_chat.panel import ChatEntry, ChatPanel
 from shopper_chat.panel._render import render_counter, render_entry
+from shopper_chat.panel.widget import PAGE_SIZE
 
 CHAT_PATH = "/v2/post_checkout/chat/*"
 
@@ -43,7 +44,8 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def bubbles(panel: ChatPanel) -> list[object]:
-    return [w for w in panel._messages.children if w is not panel._empty]
+    return [w for page in panel._messages.children if page is not panel._empty
+            for w in page.children]
 
 
 def press_enter(panel: ChatPanel, text: str) -> None:
@@ -229,13 +231,21 @@ def test_a_poll_of_many_messages_is_one_children_update_in_order() -> None:
         chat.model._set_status(shopper_name="Zelma")  # what the first GET would have set
         updates: list[object] = []
         chat._messages.observe(updates.append, names="children")
-        # One poll of 120 messages (not in id order), then one that fills a gap and appends.
+        # One poll of 120 messages (not in id order): one update of the conversation's pages.
         chat.model._apply_message_events([NewMessage(message(i)) for i in range(119, 0, -2)]
                                          + [NewMessage(message(i)) for i in range(2, 121, 2)
                                             if i != 60])
         assert len(updates) == 1
+        pages = list(chat._messages.children)
+        assert [len(p.children) for p in pages] == [PAGE_SIZE, 119 - PAGE_SIZE]
+        # Then one poll that fills a gap (on the first page) and appends (on the last): only
+        # those two pages are sent again, the list of pages is not.
+        page_updates: list[object] = []
+        for page in pages:
+            page.observe(page_updates.append, names="children")
         chat.model._apply_message_events([NewMessage(message(121)), NewMessage(message(60))])
-        assert len(updates) == 2
+        assert len(updates) == 1
+        assert sorted(pages.index(u["owner"]) for u in page_updates) == [0, 1]  # type: ignore[index]
         shown = [b.value for b in bubbles(chat)]  # type: ignore[attr-defined]
         assert len(shown) == 121 == len(chat.entries)
         assert all(f"message {i}<" in html for i, html in enumerate(shown, start=1))

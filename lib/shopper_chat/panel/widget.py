@@ -102,6 +102,9 @@ class _SeenProbe(anywidget.AnyWidget):
     _esm = traitlets.Unicode(_PROBE_ESM).tag(sync=True)
     dwell_ms = traitlets.Int(1000).tag(sync=True)
 
+PAGE_SIZE = 100
+"""Bubbles per page of the conversation (one widget box each)."""
+
 
 class ChatPanel(widgets.VBox):  # type: ignore[misc]
     """A live chat window for one order, in JupyterLab.
@@ -139,7 +142,12 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         self.model = model
         self._view_lock = threading.RLock()
         self._bubbles: dict[int, widgets.HTML] = {}
-        self._order: list[int] = []
+        # Bubbles live in pages of PAGE_SIZE (ids ascending): ipywidgets syncs a box's children
+        # as a whole, so a new message re-sends one page, not the whole conversation.
+        self._pages: list[widgets.VBox] = []
+        self._page_ids: list[list[int]] = []
+        self._page_bubbles: list[list[widgets.HTML]] = []
+        self._page_layout = widgets.Layout(width="100%")
         self._busy = False
         # One layout and one style shared by every bubble: a message costs one widget model in
         # the front end, not three.
@@ -252,7 +260,8 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         unsubscribe()
         for child in (self._probe, self._text, self._image, self._send_button, self._counter,
                       self._feedback, self._header, self._empty, self._style,
-                      *self._bubbles.values(), self._bubble_layout, self._bubble_style):
+                      *self._bubbles.values(), *self._pages, self._bubble_layout,
+                      self._bubble_style, self._page_layout):
             child.close()
         super().close()
 
@@ -375,33 +384,45 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             self._feedback_text("Sending is closed for this order.", "error")
 
     def _add_entries(self, entries: Sequence[ChatEntry]) -> None:
-        """Add a bubble per new entry with one `children` assignment, however many there are.
+        """Add a bubble per new entry: one `children` assignment per page that changed.
 
-        The model sends a poll's new messages (or a whole first load) as one change, so the
-        children tuple, which ipywidgets syncs as a whole, is built once per poll.
+        The model sends a poll's new messages (or a whole first load) as one change. A new
+        message goes on the last page (a new page every PAGE_SIZE messages), so its cost does
+        not grow with the conversation; a late one with a smaller id joins the page it sorts into.
         """
         avatar = self.model.status.shopper_avatar
-        children: list[Any] | None = None
+        changed: set[int] = set()
+        new_pages = False
         for entry in entries:
             if entry.id in self._bubbles:
                 self._bubbles[entry.id].value = render_entry(entry, avatar)
                 continue
-            if children is None:
-                children = list(self._messages.children) if self._bubbles else []
             bubble = widgets.HTML(render_entry(entry, avatar), layout=self._bubble_layout,
                                   style=self._bubble_style)
             self._bubbles[entry.id] = bubble
-            if not self._order or entry.id > self._order[-1]:
+            if not self._pages or entry.id > self._page_ids[-1][-1]:
                 # Ids grow with time: a new message almost always goes last.
-                self._order.append(entry.id)
-                children.append(bubble)
+                if not self._pages or len(self._page_ids[-1]) >= PAGE_SIZE:
+                    self._pages.append(widgets.VBox(layout=self._page_layout))
+                    self._pages[-1].add_class("sc-page")
+                    self._page_ids.append([])
+                    self._page_bubbles.append([])
+                    new_pages = True
+                page = len(self._pages) - 1
+                self._page_ids[page].append(entry.id)
+                self._page_bubbles[page].append(bubble)
             else:
-                at = bisect.bisect(self._order, entry.id)
-                self._order.insert(at, entry.id)
-                children.insert(at, bubble)
-        if children is not None:
+                firsts = [ids[0] for ids in self._page_ids]
+                page = max(0, bisect.bisect_right(firsts, entry.id) - 1)
+                at = bisect.bisect(self._page_ids[page], entry.id)
+                self._page_ids[page].insert(at, entry.id)
+                self._page_bubbles[page].insert(at, bubble)
+            changed.add(page)
+        for page in sorted(changed):
             # Only the new HTML widgets get views in the front end; the others are reused.
-            self._messages.children = tuple(children)
+            self._pages[page].children = tuple(self._page_bubbles[page])
+        if new_pages:
+            self._messages.children = tuple(self._pages)
 
 
 def _escape(text: str) -> str:
