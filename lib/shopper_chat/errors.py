@@ -4,48 +4,7 @@ The tree and the mapping from the API's `code` and HTTP status are documented in
 `shopper_chat.client.errors`.
 """
 
-from shopper_chat.client.errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    ChatNotAllowedError,
-    ConfigurationError,
-    ConnectError,
-    ErrorDetail,
-    InvalidParameterError,
-    InvalidRequestError,
-    InvalidTypeError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestTimeoutError,
-    ResponseShapeError,
-    ServerError,
-    UserNotFoundError,
-    WaitTimeout,
-    error_from_response,
-)
+from shopper_chat.client import errors as _errors
+from shopper_chat.client.errors import *  # noqa: F403  (the same names, one list: theirs)
 
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "ChatNotAllowedError",
-    "ConfigurationError",
-    "ConnectError",
-    "ErrorDetail",
-    "InvalidParameterError",
-    "InvalidRequestError",
-    "InvalidTypeError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RequestTimeoutError",
-    "ResponseShapeError",
-    "ServerError",
-    "UserNotFoundError",
-    "WaitTimeout",
-    "error_from_response",
-]
+__all__ = list(_errors.__all__)

@@ -1,11 +1,14 @@
-"""What every resource shares: a reference to its client."""
+"""What every resource shares: a reference to its client, and one way to call and parse."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from shopper_chat.client._client import Client
+
+T = TypeVar("T")
 
 
 class Resource:
@@ -13,6 +16,21 @@ class Resource:
 
     def __init__(self, client: Client) -> None:
         self._client = client
+
+    def _retailer(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool,
+    ) -> T:
+        """Call `path` with the retailer's client-credentials token and parse the answer."""
+        data = self._client._call(method, path, auth=self._client._retailer_auth(),
+                                  json_body=body, idempotent=idempotent)
+        result: T = self._client._parse(parse, data, method, path)
+        return result
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"

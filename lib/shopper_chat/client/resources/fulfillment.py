@@ -41,10 +41,7 @@ class Fulfillment(Resource):
             if check_optional_str(name, value) is not None:
                 body[name] = value
         path = "/v2/fulfillment/users"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        result: User = self._client._parse(User.from_api, data, "POST", path)
-        return result
+        return self._retailer("POST", path, User.from_api, body=body, idempotent=False)
 
     def delivery_options(
         self, user_id: str, address: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
@@ -55,12 +52,7 @@ class Fulfillment(Resource):
         body = {"address": check_address(address), "items": check_items(items)}
         path = f"/v2/fulfillment/users/{segment(uid)}/service_options/cart/delivery"
         # Listing slots changes nothing: safe to retry.
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=True)
-        result: list[ServiceOption] = self._client._parse(
-            ServiceOption.list_from_api, data, "POST", path
-        )
-        return result
+        return self._retailer("POST", path, ServiceOption.list_from_api, body=body, idempotent=True)
 
     def reserve(self, user_id: str, service_option_id: int) -> ServiceOptionHold:
         """`POST .../service_options/{service_option_id}/reserve`: hold a slot for 10 minutes
@@ -69,12 +61,7 @@ class Fulfillment(Resource):
         option = check_int_id("service_option_id", service_option_id)
         path = f"/v2/fulfillment/users/{segment(uid)}/service_options/{option}/reserve"
         # A new reservation replaces the previous one, so trying again is harmless.
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  idempotent=True)
-        result: ServiceOptionHold = self._client._parse(
-            ServiceOptionHold.from_api, data, "POST", path
-        )
-        return result
+        return self._retailer("POST", path, ServiceOptionHold.from_api, idempotent=True)
 
     def create_delivery_order(
         self,
@@ -112,17 +99,11 @@ class Fulfillment(Resource):
                                        param="leave_unattended")
             body["leave_unattended"] = leave_unattended
         path = f"/v2/fulfillment/users/{segment(uid)}/orders/delivery"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        result: Order = self._client._parse(Order.from_api, data, "POST", path)
-        return result
+        return self._retailer("POST", path, Order.from_api, body=body, idempotent=False)
 
     def get_order(self, user_id: str, order_id: str) -> Order:
         """`GET /v2/fulfillment/users/{user_id}/orders/{order_id}`."""
         uid = check_str_id("user_id", user_id)
         oid = check_str_id("order_id", order_id)
         path = f"/v2/fulfillment/users/{segment(uid)}/orders/{segment(oid)}"
-        data = self._client._call("GET", path, auth=self._client._retailer_auth(),
-                                  idempotent=True)
-        result: Order = self._client._parse(Order.from_api, data, "GET", path)
-        return result
+        return self._retailer("GET", path, Order.from_api, idempotent=True)

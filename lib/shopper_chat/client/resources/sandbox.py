@@ -40,10 +40,7 @@ class Sandbox(Resource):
             if check_optional_str(name, value) is not None:
                 body[name] = value
         path = "/v2/fulfillment_sandbox/shoppers"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        result: Shopper = self._client._parse(Shopper.from_api, data, "POST", path)
-        return result
+        return self._retailer("POST", path, Shopper.from_api, body=body, idempotent=False)
 
     def create_batch(
         self,
@@ -77,10 +74,7 @@ class Sandbox(Resource):
             body["workflow_state"] = check_choice("workflow_state", workflow_state,
                                                   BATCH_WORKFLOW_STATES)
         path = "/v2/fulfillment_sandbox/batches"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        result: Batch = self._client._parse(Batch.from_api, data, "POST", path)
-        return result
+        return self._retailer("POST", path, Batch.from_api, body=body, idempotent=False)
 
     def advance(self, batch_id: int, workflow_state: str | None = None) -> Batch:
         """`POST /v2/fulfillment_sandbox/batches/{batch_id}/advance`: to `workflow_state`, or to
@@ -91,10 +85,7 @@ class Sandbox(Resource):
             body["workflow_state"] = check_choice("workflow_state", workflow_state,
                                                   BATCH_WORKFLOW_STATES)
         path = f"/v2/fulfillment_sandbox/batches/{bid}/advance"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        result: Batch = self._client._parse(Batch.from_api, data, "POST", path)
-        return result
+        return self._retailer("POST", path, Batch.from_api, body=body, idempotent=False)
 
     def add_item(
         self,
@@ -120,9 +111,7 @@ class Sandbox(Resource):
         if line_num is not None:
             body["line_num"] = check_str_id("line_num", line_num)
         path = f"/v2/fulfillment_sandbox/shoppers/{sid}/orders/{segment(oid)}/items"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        self._client._parse(_success, data, "POST", path)
+        return self._retailer("POST", path, _success, body=body, idempotent=False)
 
     def update_item(
         self,
@@ -157,9 +146,7 @@ class Sandbox(Resource):
             body["delivered_count"] = delivered_count
         path = (f"/v2/fulfillment_sandbox/shoppers/{sid}/orders/{segment(oid)}/items/"
                 f"{segment(line_num)}")
-        data = self._client._call("PUT", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=True)
-        self._client._parse(_success, data, "PUT", path)
+        return self._retailer("PUT", path, _success, body=body, idempotent=True)
 
     def callback(self, order_id: str, event_name: CallbackEvent) -> None:
         """`POST /v2/fulfillment_sandbox/orders/{order_id}/callbacks`: simulate an event
@@ -167,6 +154,4 @@ class Sandbox(Resource):
         oid = check_str_id("order_id", order_id)
         body = {"event_name": check_choice("event_name", event_name, get_args(CallbackEvent))}
         path = f"/v2/fulfillment_sandbox/orders/{segment(oid)}/callbacks"
-        data = self._client._call("POST", path, auth=self._client._retailer_auth(),
-                                  json_body=body, idempotent=False)
-        self._client._parse(_success, data, "POST", path)
+        return self._retailer("POST", path, _success, body=body, idempotent=False)
