@@ -42,7 +42,7 @@ def _seconds(text: str) -> float:
 
 
 def _clock(text: str) -> str:
-    from shopper_chat.devserver.clock import parse_time
+    from shopper_chat._time import parse_time
 
     try:
         parse_time(text)

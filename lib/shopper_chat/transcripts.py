@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shopper_chat.client._models import ChatMessage, Conversation, format_time
+from shopper_chat._time import format_time
+from shopper_chat.client._models import ChatMessage, Conversation
 
 if TYPE_CHECKING:
     import pandas as pd
