@@ -70,6 +70,15 @@ def test_half_a_pair_with_a_base_url_names_the_missing_half(present: str) -> Non
         resolve_connection(environ={"CONNECT_BASE_URL": URL, present: "x"})
 
 
+def test_a_password_in_a_base_url_is_never_repeated() -> None:
+    for url in ("https://me:pa55word@x.example", "me:pa55word@x.example"):
+        with pytest.raises(ConfigurationError, match="^base_url must not carry credentials") as e:
+            resolve_connection(environ={}, base_url=url)
+        assert "pa55word" not in str(e.value)
+    with pytest.raises(ConfigurationError, match="must not carry a query or a fragment"):
+        resolve_connection(environ={}, base_url="https://x.example/?a=1")
+
+
 @pytest.mark.parametrize(
     ("environ", "arguments", "label"),
     [

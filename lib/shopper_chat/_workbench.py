@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from shopper_chat._secret import Secret
 from shopper_chat.client._client import (
@@ -70,6 +71,16 @@ def _given(value: str | Secret | None, environ: Mapping[str, str], name: str) ->
     return text or None
 
 
+def _bad_base_url(label: str, url: str) -> str:
+    """The sentence for a base URL the client refuses; it never repeats a password in it."""
+    parts = urlsplit(url)
+    if "@" in url:
+        return f"{label} must not carry credentials: set CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET"
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{label} must not carry a query or a fragment, as {url!r} does"
+    return f"{label} must be an http(s) URL such as http://127.0.0.1:8765, not {url!r}"
+
+
 def resolve_connection(
     base_url: str | None = None,
     client_id: str | None = None,
@@ -96,9 +107,7 @@ def resolve_connection(
         try:
             url = _check_base_url(url)
         except ConfigurationError:
-            raise ConfigurationError(
-                f"{label} must be an http(s) URL such as http://127.0.0.1:8765, not {url!r}"
-            ) from None
+            raise ConfigurationError(_bad_base_url(label, url)) from None
 
     given_id = _given(client_id, env, ENV_CLIENT_ID)
     given_secret = _given(client_secret, env, ENV_CLIENT_SECRET)
