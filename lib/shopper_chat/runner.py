@@ -954,7 +954,7 @@ def main(args: argparse.Namespace) -> int:
     """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options,
     130 when interrupted."""
     try:
-        result = run(
+        plan = plan_run(
             base_url=args.base_url,
             out=args.out,
             only=args.only,
@@ -967,10 +967,19 @@ def main(args: argparse.Namespace) -> int:
     except OptionError as exc:
         print(f"shopper-chat run: {exc}.", file=sys.stderr)
         return 2
-    except RunInterrupted:
-        return 130  # the closing lines have said what was written
     except KeyboardInterrupt:
-        print("shopper-chat run: interrupted before the run began; nothing was written",
+        print("shopper-chat run: interrupted before the run began; nothing was written.",
               file=sys.stderr)
+        return 130
+    try:
+        result = execute(plan, _printer(sys.stdout))
+    except OptionError as exc:  # the run folder could not be made
+        print(f"shopper-chat run: {exc}.", file=sys.stderr)
+        return 2
+    except RunInterrupted:
+        return 130  # the closing line has said what was written
+    except KeyboardInterrupt:  # a second Ctrl-C, while the run folder was being finished
+        print(f"shopper-chat run: interrupted while finishing {plan.folder}; it may be "
+              "incomplete.", file=sys.stderr)
         return 130
     return 0 if result.ok else 1
