@@ -1,10 +1,12 @@
 # The two commands of a fresh machine: `make run` (the tutorial, headless, against the embedded
 # development server) and `make test` (every test). Both install what they need first.
+# Then `make lab`: JupyterLab on the notebooks, for the chat panel (LAB_ARGS adds options, e.g.
+# LAB_ARGS="--no-browser --port 8889" on a machine without a browser).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test install install-test browser lint
+.PHONY: run test lab install install-test install-lab browser lint
 
 run: install
 	$(VENV)/bin/shopper-chat run
@@ -14,8 +16,13 @@ test: install-test browser lint
 	env -u CONNECT_BASE_URL -u CONNECT_CLIENT_ID -u CONNECT_CLIENT_SECRET -u CONNECT_USER_TOKEN \
 	  $(VENV)/bin/pytest
 
+# The panel notebook opens first; the file browser shows every notebook (its root is notebooks/).
+lab: install-lab
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS) notebooks/07_chat_panel.ipynb
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+install-lab: $(VENV)/.installed-lab
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -28,6 +35,11 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-lab: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[lab]'
 	touch $(VENV)/.installed $@
 
 # The browser test drives Debian's Chromium; install it when it is missing and apt is at hand.

@@ -3,11 +3,17 @@
 A run executes `01_setup` ... `06_mark_read` (then `07_chat_panel`, headless, when that notebook
 exists) with papermill, each in its own kernel, on the same order: the ids a step reports in its
 cell tagged `ids` are passed to the next steps as papermill parameters. Credentials never travel as
-parameters: the kernels find `CONNECT_BASE_URL`, `CONNECT_CLIENT_ID` and `CONNECT_CLIENT_SECRET` in
-their environment, and derive the customer's user access token from `USER_ID` themselves.
+parameters: each kernel is started with its own environment (`CONNECT_BASE_URL`,
+`CONNECT_CLIENT_ID`, `CONNECT_CLIENT_SECRET`, decided by `shopper_chat._workbench`'s one rule), and
+derives the customer's user access token from `USER_ID` itself. This process's own environment is
+never changed.
 
 Without a base URL (`--base-url` or `CONNECT_BASE_URL`) the run starts one embedded development
 server (fixed seed and clock, so that two runs show the same conversation) and stops it at the end.
+
+`--only` keeps the chain whole: a chosen step whose order comes from an earlier step (`05` needs
+the order of `01`, in picking after `02`) gets those steps run first, unless `-p USER_ID=...
+-p ORDER_ID=...` names an existing order.
 
 Everything a run writes goes to `<out>/<UTC timestamp>-<short id>/`:
 
@@ -16,9 +22,13 @@ Everything a run writes goes to `<out>/<UTC timestamp>-<short id>/`:
 transcript.md .html .csv .json          the conversation as the server last returned it
 summary.json                            per step: status, duration, ids created, error and cell
 ```
-and `<out>/latest` points at the newest run. A failed step does not end the run: the steps that
-depend on it are skipped, the transcript of what did happen is written, and the command exits 1
-with one sentence per failure naming the step and the cause.
+and `<out>/latest` points at the newest finished run (an interrupted one is left out).
+`summary.json` says `"running"` while the run goes on and is rewritten after each step. A failed
+step does not end the run: the steps that depend on it are skipped, the transcript of what did
+happen is written, and the run ends with one sentence per failure naming the step and the cause.
+
+The logic returns results and reports progress as events; `format_event` turns an event into
+lines, and `run()` (or the command line) prints them: the one place that prints.
 """
 
 from __future__ import annotations
@@ -27,31 +37,54 @@ import argparse
 import ast
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeAlias
+
+from shopper_chat._workbench import Connection, resolve_connection
+from shopper_chat.client.errors import ConfigurationError
 
 __all__ = [
     "STEPS",
+    "OptionError",
+    "Plan",
+    "RunFinished",
+    "RunInterrupted",
     "RunResult",
+    "RunStarted",
     "Step",
+    "StepFinished",
     "StepResult",
     "add_arguments",
+    "execute",
+    "format_event",
     "main",
+    "plan_run",
     "run",
 ]
 
 DEFAULT_SEED = 7
 DEFAULT_CLOCK = "2026-01-15T17:00:00Z"
+DEFAULT_TIMEOUT = 600.0
+MAX_TIMEOUT = 86400.0
 IDS_TAG = "ids"
 """Tag of the cell whose output is the step's ids, a dict literal (`{"ORDER_ID": "...", ...}`)."""
+CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET",
+               "CONNECT_USER_TOKEN")
+ORDER_IDS = ("USER_ID", "ORDER_ID")
+"""The ids that name an existing order: with both given, `--only` adds no earlier steps."""
+
+
+class OptionError(ValueError):
+    """A bad option: one sentence, raised before any run folder exists (exit status 2)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +94,8 @@ class Step:
     name: str
     """The notebook's file name without `.ipynb`, e.g. `01_setup`."""
     after: tuple[str, ...] = ()
-    """Steps whose failure makes this one pointless (it is skipped then)."""
+    """Steps that make what this one needs (it is skipped when they fail, and `--only` runs
+    them first unless `-p USER_ID=... -p ORDER_ID=...` names an existing order)."""
     optional: bool = False
     """Run only when the notebook exists."""
 
@@ -110,7 +144,7 @@ class StepResult:
     """What one step did (one entry of summary.json)."""
 
     step: str
-    status: str = "pending"  # "passed" | "failed" | "skipped"
+    status: str = "pending"  # "passed" | "failed" | "skipped" | "interrupted" | "not run"
     duration_s: float = 0.0
     notebook: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
@@ -131,6 +165,32 @@ class StepResult:
         }
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A checked run, before anything is started or written (see `plan_run`)."""
+
+    run_id: str
+    out: Path
+    source_dir: Path
+    steps: tuple[Step, ...]
+    added: tuple[str, ...]
+    """Steps run first because a chosen step needs them (`--only 05` adds 01 and 02)."""
+    connection: Connection
+    params: Mapping[str, Any]
+    timeout: float
+    seed: int
+    clock: str | None
+
+    @property
+    def folder(self) -> Path:
+        return self.out / self.run_id
+
+    @property
+    def server(self) -> str:
+        """What summary.json calls the server: its base URL or `embedded`."""
+        return self.connection.base_url or "embedded"
+
+
 @dataclass
 class RunResult:
     """A whole run: its folder, its steps and the ids they made."""
@@ -142,12 +202,45 @@ class RunResult:
     ids: dict[str, Any] = field(default_factory=dict)
     transcript: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    status: str = "running"  # then "passed" | "failed" | "interrupted"
+    latest: Path | None = None
+    """`<out>/latest` when it was pointed at this run (finished runs only)."""
 
     @property
     def ok(self) -> bool:
-        return not self.problems and all(s.status != "failed" for s in self.steps)
+        return self.status == "passed"
 
 
+# -- events: what the run reports while it goes; `format_event` words them ------------------------
+@dataclass(frozen=True)
+class RunStarted:
+    plan: Plan
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    result: StepResult
+    width: int
+    """Width of the step column, so that the lines of one run line up."""
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    result: RunResult
+
+
+Event: TypeAlias = RunStarted | StepFinished | RunFinished
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run, raised once the run folder says so (`.result`)."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("the run was interrupted")
+        self.result = result
+
+
+# -- options ------------------------------------------------------------------------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `shopper-chat run`."""
     parser.add_argument(
@@ -155,7 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Connect server to run against (default: CONNECT_BASE_URL; without either, an "
         "embedded development server is started for the run). Credentials come from "
-        "CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET.",
+        "CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET (without them: the development server's "
+        "local ones).",
     )
     parser.add_argument(
         "--out", default="outputs", help="folder for run folders (default: outputs)"
@@ -165,12 +259,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="STEP",
         default=None,
-        help="run only these steps, by number or name (e.g. --only 01 02 05)",
+        help="run only these steps, by number or name (e.g. --only 01 02 05); the earlier steps "
+        "a chosen one needs run first, unless -p USER_ID=... -p ORDER_ID=... names an order",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=600.0,
+        default=DEFAULT_TIMEOUT,
         help="seconds one notebook cell may run before the step fails (default: 600; step 03 "
         "waits up to 300 s for the shopper on a real server)",
     )
@@ -223,9 +318,28 @@ def select_steps(notebooks: Path, only: Sequence[str] | None) -> list[Step]:
         ]
         if not match:
             names = ", ".join(s.name for s in STEPS)
-            raise ValueError(f"unknown step {token!r}: choose among {names}")
+            raise OptionError(f"unknown step {token!r}: choose among {names}")
         wanted.extend(m for m in match if m not in wanted)
     return [s for s in STEPS if s in wanted]
+
+
+def with_prerequisites(steps: Sequence[Step], params: Mapping[str, Any]) -> list[Step]:
+    """`steps` and the earlier steps they need, in chain order.
+
+    Nothing is added when `params` names an existing order (`USER_ID` and `ORDER_ID`): the
+    chosen steps then work on that order.
+    """
+    if all(params.get(name) for name in ORDER_IDS):
+        return list(steps)
+    by_name = {s.name: s for s in STEPS}
+    needed = {s.name for s in steps}
+    todo = list(steps)
+    while todo:
+        for name in todo.pop().after:
+            if name not in needed:
+                needed.add(name)
+                todo.append(by_name[name])
+    return [s for s in STEPS if s.name in needed]
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -240,46 +354,174 @@ def run_ids(run_id: str) -> dict[str, str]:
     return {"USER_ID": f"customer-{short}", "ORDER_ID": f"order-{short}"}
 
 
-def parse_params(items: Sequence[str]) -> dict[str, Any]:
-    """`NAME=VALUE` pairs for the chain's ids (`*_ID` names only; digits become ints)."""
-    params: dict[str, Any] = {}
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """`NAME=VALUE` pairs as given to `-p` (`plan_run` checks that each is an id a step takes)."""
+    params: dict[str, str] = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*_ID", name) or not value:
-            raise ValueError(  # the value is not repeated: it might be a secret given by mistake
-                f"bad --param {name or '(no name)'}: only ids are parameters, as NAME=VALUE with a "
-                "name ending in _ID, e.g. ORDER_ID=order-1"
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not value:
+            raise OptionError(  # the value is not repeated: it might be a secret given by mistake
+                f"bad -p {name or '(no name)'}: give an id as NAME=VALUE, e.g. -p ORDER_ID=order-1"
             )
-        params[name] = int(value) if value.isdigit() and name in _INT_IDS else value
+        params[name] = value
     return params
 
 
-_INT_IDS = frozenset({"SHOPPER_ID", "BATCH_ID"})
-
-
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, remove) environment variables for the kernels; restore them after."""
-    def apply(settings: Mapping[str, str | None]) -> None:
-        for name, value in settings.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-    saved = {name: os.environ.get(name) for name in values}
-    try:
-        apply(values)
-        yield
-    finally:
-        apply(saved)
-
-
-def _notebook_parameters(path: Path) -> set[str]:
+def _notebook_parameters(path: Path) -> dict[str, str]:
+    """The notebook's parameters and their declared types (`str`, `int`, ...)."""
     import papermill
 
-    return set(papermill.inspect_notebook(str(path)))
+    return {
+        name: str(info.get("inferred_type_name") or "")
+        for name, info in papermill.inspect_notebook(str(path)).items()
+    }
+
+
+def _check_params(
+    params: Mapping[str, Any], steps: Sequence[Step], declared: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
+    """The `-p` ids with the types the notebooks declare; each one a step of the run takes."""
+    import difflib
+
+    takes: dict[str, str] = {}
+    for step in steps:
+        for name, kind in declared[step.name].items():
+            if name.endswith("_ID"):  # ids only: never a secret, never a setting
+                takes.setdefault(name, kind)
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        if name not in takes:
+            close = difflib.get_close_matches(name.upper(), list(takes), n=1)
+            hint = f"; the closest is {close[0]}" if close else ""
+            raise OptionError(
+                f"-p {name}: not an id a step of this run takes (they take "
+                f"{_names(list(takes)) if takes else 'none'}{hint})"
+            )
+        if takes[name] == "int":
+            if not (isinstance(value, int) or str(value).isdigit()):
+                raise OptionError(f"-p {name}: must be a whole number")
+            value = int(value)
+        checked[name] = value
+    return checked
+
+
+def _check_clock(clock: str | None) -> str | None:
+    from shopper_chat._time import parse_time
+
+    if not clock:
+        return None
+    try:
+        parse_time(clock)
+    except ValueError:
+        raise OptionError(
+            f"--clock must be an ISO 8601 time such as {DEFAULT_CLOCK}, or '' for real time, "
+            f"not {clock!r}"
+        ) from None
+    return clock
+
+
+def _check_timeout(timeout: float) -> float:
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout)
+            and 0 < timeout <= MAX_TIMEOUT):
+        raise OptionError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:.0f}, "
+            f"not {timeout:g}"
+        )
+    return float(timeout)
+
+
+def plan_run(
+    *,
+    base_url: str | None = None,
+    out: str | os.PathLike[str] = "outputs",
+    only: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    seed: int = DEFAULT_SEED,
+    clock: str | None = DEFAULT_CLOCK,
+    notebooks: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Plan:
+    """Check every option and decide what the run will do; nothing is started or written.
+
+    Raises `OptionError` (one sentence) for anything a run could not do.
+    """
+    timeout = _check_timeout(timeout)
+    clock = _check_clock(clock)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise OptionError(f"--seed must be a whole number, 0 or more, not {seed!r}")
+    try:
+        connection = resolve_connection(base_url, environ=environ, base_url_label="--base-url")
+    except ConfigurationError as exc:
+        raise OptionError(str(exc)) from None
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OptionError(f"--out {out_dir} is a file, not a folder")
+    source_dir = Path(notebooks) if notebooks else default_notebooks_dir()
+    given = dict(params or {})
+    chosen = select_steps(source_dir, only)
+    if "ORDER_ID" in given and "USER_ID" not in given and chosen[0].name != "01_setup":
+        # An existing order without its customer: the chat needs the customer's token, and
+        # adding step 01 would try to create that order again.
+        raise OptionError(
+            "-p ORDER_ID needs -p USER_ID too: the order's customer, whose token reads its chat"
+        )
+    steps = with_prerequisites(chosen, given) if only else chosen
+    missing = [s.name for s in steps if not (source_dir / f"{s.name}.ipynb").is_file()]
+    if missing:
+        raise OptionError(f"no notebook {missing[0]}.ipynb in {source_dir}")
+    declared = {s.name: _notebook_parameters(source_dir / f"{s.name}.ipynb") for s in steps}
+    given = _check_params(given, steps, declared)
+    return Plan(
+        run_id=new_run_id(),
+        out=out_dir,
+        source_dir=source_dir,
+        steps=tuple(steps),
+        added=tuple(s.name for s in steps if s not in chosen),
+        connection=connection,
+        params=given,
+        timeout=timeout,
+        seed=seed,
+        clock=clock,
+    )
+
+
+# -- the kernels --------------------------------------------------------------------------------
+def kernel_environment(
+    connection: Connection, server_url: str, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment each step's kernel starts with: this one, with the run's Connect settings.
+
+    The kernels' own `connect()` then reaches the same decision as the runner: this server, these
+    credentials. A user access token is passed on only to a real server without credentials (the
+    embedded server never issued it).
+    """
+    source = os.environ if environ is None else environ
+    env = {k: v for k, v in source.items() if k not in CONNECT_ENV}
+    env["CONNECT_BASE_URL"] = server_url
+    if connection.client_secret is not None:
+        env["CONNECT_CLIENT_ID"] = connection.client_id
+        env["CONNECT_CLIENT_SECRET"] = connection.client_secret.get_secret_value()
+    elif source.get("CONNECT_USER_TOKEN"):
+        env["CONNECT_USER_TOKEN"] = source["CONNECT_USER_TOKEN"]
+    return env
+
+
+def _kernel_manager_class(env: Mapping[str, str]) -> type[Any]:
+    """A kernel manager whose kernels start with `env`.
+
+    papermill's kernels otherwise inherit this process's environment, and setting `os.environ`
+    for them would change it for every thread of the process (the embedded server included).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelWithEnvironment(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            kw.setdefault("env", dict(env))
+            await super().start_kernel(**kw)
+
+    return KernelWithEnvironment
 
 
 def _reported_ids(notebook_path: Path) -> dict[str, Any]:
@@ -326,11 +568,11 @@ def _describe_failure(
 
 
 def _execute(
-    step: Step,
     source: Path,
     target: Path,
     parameters: dict[str, Any],
     timeout: float,
+    kernel_manager_class: type[Any],
 ) -> dict[str, Any] | None:
     """Run one notebook with papermill; None when it passed, else the error's name/message/cell."""
     import papermill
@@ -345,6 +587,7 @@ def _execute(
             log_output=False,
             cwd=str(source.parent),
             execution_timeout=timeout,
+            kernel_manager_class=kernel_manager_class,
             # the kernel's own start-up notices would interleave with the progress lines
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
@@ -391,131 +634,118 @@ class _Conversation:
             self.last_error = f"{type(exc).__name__}: {exc}"
 
 
-def _open_client(
-    base_url: str | None, seed: int, clock: str | None, echo: TextIO
-) -> tuple[Any, dict[str, str]]:
-    """The runner's client and the environment its kernels need (base URL and credentials).
-
-    Without a base URL, `connect()` starts the run's embedded development server, which accepts
-    its documented local credentials. With one, the credentials come from the environment (or,
-    when it has none, the development server's local defaults, which `shopper-chat serve` accepts).
-    """
+def _open_client(plan: Plan) -> Any:
+    """The runner's client: the plan's server and credentials (starting the embedded server)."""
     import shopper_chat
-    from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-    if base_url:
-        client_id = os.environ.get("CONNECT_CLIENT_ID") or ""
-        client_secret = os.environ.get("CONNECT_CLIENT_SECRET") or ""
-        if not client_id or not client_secret:
-            print(
-                "no CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET in the environment: using the "
-                "development server's local credentials",
-                file=echo,
-                flush=True,
-            )
-            client_id, client_secret = DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-        client = shopper_chat.Client(
-            base_url, client_id=client_id, client_secret=client_secret, max_retry_seconds=5.0
-        )
-    else:
-        client_id, client_secret = DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-        with _environment({"CONNECT_BASE_URL": None}):
-            client = shopper_chat.connect(
-                seed=seed, clock=clock or None, client_id=client_id, client_secret=client_secret
-            )
-    env = {
-        "CONNECT_BASE_URL": str(client.base_url),
-        "CONNECT_CLIENT_ID": client_id,
-        "CONNECT_CLIENT_SECRET": client_secret,
-    }
-    return client, env
+    connection = plan.connection
+    return shopper_chat.connect(
+        seed=plan.seed,
+        clock=plan.clock,
+        base_url=connection.base_url,
+        client_id=connection.client_id,
+        client_secret=connection.client_secret,
+        max_retry_seconds=5.0,
+    )
 
 
-def _point_latest(out: Path, folder: Path) -> None:
+def _point_latest(out: Path, folder: Path) -> Path:
     latest = out / "latest"
     tmp = out / f".latest-{folder.name}"
     with contextlib.suppress(FileNotFoundError):
         tmp.unlink()
     tmp.symlink_to(folder.name, target_is_directory=True)
     os.replace(tmp, latest)
+    return latest
 
 
-def run(
+# -- the run ------------------------------------------------------------------------------------
+def execute(
+    plan: Plan,
+    on_event: Callable[[Event], None] | None = None,
     *,
-    base_url: str | None = None,
-    out: str | os.PathLike[str] = "outputs",
-    only: Sequence[str] | None = None,
-    timeout: float = 600.0,
-    seed: int = DEFAULT_SEED,
-    clock: str | None = DEFAULT_CLOCK,
-    notebooks: str | os.PathLike[str] | None = None,
-    params: Mapping[str, Any] | None = None,
-    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run the chain and write the run folder; a failed step is reported, never raised."""
-    echo = stream or sys.stdout
-    source_dir = Path(notebooks) if notebooks else default_notebooks_dir()
-    steps = select_steps(source_dir, only)
-    out_dir = Path(out)
-    run_id = new_run_id()
-    folder = out_dir / run_id
-    folder.mkdir(parents=True, exist_ok=False)
-    _point_latest(out_dir, folder)
-    base_url = base_url or os.environ.get("CONNECT_BASE_URL") or None
-    result = RunResult(run_id=run_id, folder=folder, server=base_url or "embedded")
+    """Run a plan and write its run folder; a failed step is reported, never raised.
+
+    Ctrl-C ends the run early: the summary says `"status": "interrupted"` (the step that was
+    running `interrupted`, the others `not run`), `latest` is left alone, and `RunInterrupted`
+    (a `KeyboardInterrupt` holding the result) is raised.
+    """
+    report = on_event or (lambda event: None)
+    folder = plan.folder
+    try:
+        folder.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        raise OptionError(f"cannot make the run folder {folder}: {exc.strerror}") from None
+    result = RunResult(run_id=plan.run_id, folder=folder, server=plan.server)
+    result.ids.update(run_ids(plan.run_id))
+    result.ids.update(plan.params)
     started = datetime.now(timezone.utc)
-    where = base_url or f"an embedded development server (seed {seed}, clock {clock or 'real'})"
-    print(f"shopper-chat run {run_id}: {len(steps)} steps against {where}", file=echo, flush=True)
+    secret = plan.connection.client_secret
+    secret_values = [secret.get_secret_value()] if secret is not None else []
+    report(RunStarted(plan))
 
     client: Any = None
-    secret_values: list[str] = []
+    conversation: _Conversation | None = None
+    interrupted = False
     try:
+        _write_summary(result, plan, started, None, secret_values)
         try:
-            client, env = _open_client(base_url, seed, clock, echo)
-        except Exception as exc:
-            problem = f"Could not start the run: {type(exc).__name__}: {exc}."
-            result.problems.append(problem)
-            print(problem, file=echo, flush=True)
+            client = _open_client(plan)
+            conversation = _Conversation(client)
+            env = kernel_environment(plan.connection, str(client.base_url), environ)
+        except Exception as exc:  # e.g. the embedded server could not start: steps are skipped
+            result.problems.append(f"Could not start the run: {type(exc).__name__}: {exc}.")
             env = {}
-        secret_values = [env.get("CONNECT_CLIENT_SECRET", "")]
-        conversation = _Conversation(client) if client is not None else None
-        result.ids.update(run_ids(run_id))
-        result.ids.update(params or {})
-        _run_steps(result, steps, source_dir, env, conversation, timeout, secret_values, echo)
-        _write_transcript(result, conversation, echo)
+        _run_steps(result, plan, env, conversation, secret_values, report, started)
+    except KeyboardInterrupt:
+        interrupted = True
+        for entry in result.steps:
+            if entry.status == "pending":
+                entry.status, entry.reason = "interrupted", "Ctrl-C while it ran"
+        done = {entry.step for entry in result.steps}
+        result.steps.extend(
+            StepResult(step=s.name, status="not run", reason="the run was interrupted")
+            for s in plan.steps
+            if s.name not in done
+        )
     finally:
+        if interrupted:
+            result.status = "interrupted"
+        elif any(s.status == "failed" for s in result.steps) or result.problems:
+            result.status = "failed"
+        else:
+            result.status = "passed"
+        _write_transcript(result, conversation)
+        _write_summary(result, plan, started, datetime.now(timezone.utc), secret_values)
+        if not interrupted:
+            # `latest` is the newest finished run: an interrupted one is not what to look at.
+            result.latest = _point_latest(plan.out, folder)
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
-        finished = datetime.now(timezone.utc)
-        _write_summary(result, started, finished, seed, clock, base_url, secret_values)
-    failed = sum(s.status == "failed" for s in result.steps)
-    skipped = sum(s.status == "skipped" for s in result.steps)
-    verdict = "passed" if result.ok else "FAILED"
-    print(
-        f"run {verdict}: {len(result.steps) - failed - skipped} passed, {failed} failed, "
-        f"{skipped} skipped; wrote {folder}",
-        file=echo,
-        flush=True,
-    )
+    report(RunFinished(result))
+    if interrupted:
+        raise RunInterrupted(result)
     return result
 
 
 def _run_steps(
     result: RunResult,
-    steps: Sequence[Step],
-    source_dir: Path,
+    plan: Plan,
     env: Mapping[str, str],
     conversation: _Conversation | None,
-    timeout: float,
     secret_values: Sequence[str],
-    echo: TextIO,
+    report: Callable[[Event], None],
+    started: datetime,
 ) -> None:
-    width = max(len(s.name) for s in steps) + 2 if steps else 10
+    width = max(len(s.name) for s in plan.steps) + 2
     status: dict[str, str] = {}
     unreachable = not env
     reported_before: dict[str, Any] = {}
-    for step in steps:
+    kernels = _kernel_manager_class(env)
+    for step in plan.steps:
         entry = StepResult(step=step.name)
         result.steps.append(entry)
         blocked = [a for a in step.after if status.get(a) in ("failed", "skipped")]
@@ -525,9 +755,9 @@ def _run_steps(
                 f"needs {', '.join(blocked)}" if blocked else "the server could not be reached"
             )
             status[step.name] = "skipped"
-            print(f"{step.name:.<{width}} skipped ({entry.reason})", file=echo, flush=True)
+            report(StepFinished(entry, width))
             continue
-        source = source_dir / f"{step.name}.ipynb"
+        source = plan.source_dir / f"{step.name}.ipynb"
         target = result.folder / f"{step.name}.ipynb"
         declared = _notebook_parameters(source)
         parameters = {k: v for k, v in result.ids.items() if k in declared}
@@ -536,11 +766,15 @@ def _run_steps(
         entry.parameters = parameters
         entry.notebook = target.name
         began = time.monotonic()
-        with _environment(dict(env)):
-            error = _execute(step, source, target, parameters, timeout)
-        entry.duration_s = time.monotonic() - began
-        if not target.exists():
-            entry.notebook = None
+        try:
+            error = _execute(source, target, parameters, plan.timeout, kernels)
+        finally:
+            entry.duration_s = time.monotonic() - began
+            if not target.exists():
+                entry.notebook = None
+        if error is not None and error.get("name") == "KeyboardInterrupt":
+            # Ctrl-C in a terminal reaches the kernel too, which may report it before we see it.
+            raise KeyboardInterrupt
         if target.exists():
             reported = _reported_ids(target)
             # New: not reported by an earlier step (step 1 creates the customer and order
@@ -554,32 +788,27 @@ def _run_steps(
             conversation.refresh(result.ids)
         if error is None:
             entry.status = "passed"
-            ids = ", ".join(f"{k}={v}" for k, v in entry.ids_created.items())
-            line = f"{step.name:.<{width}} passed {entry.duration_s:5.1f} s"
-            print(line + (f"  ({ids})" if ids else ""), file=echo, flush=True)
         else:
             error["message"] = _scrub(str(error.get("message", "")), secret_values)
             entry.status = "failed"
             entry.error = error
-            sentence = _describe_failure(step.name, error, env.get("CONNECT_BASE_URL", ""),
-                                         secret_values)
-            result.problems.append(sentence)
-            print(f"{step.name:.<{width}} failed {entry.duration_s:5.1f} s", file=echo, flush=True)
-            print(f"  {sentence}", file=echo, flush=True)
+            result.problems.append(
+                _describe_failure(step.name, error, env.get("CONNECT_BASE_URL", ""),
+                                  secret_values)
+            )
             if error.get("name") in _UNREACHABLE:
                 unreachable = True
         status[step.name] = entry.status
+        report(StepFinished(entry, width))
+        _write_summary(result, plan, started, None, secret_values)
 
 
-def _write_transcript(
-    result: RunResult, conversation: _Conversation | None, echo: TextIO
-) -> None:
+def _write_transcript(result: RunResult, conversation: _Conversation | None) -> None:
     from shopper_chat import transcripts
 
     if conversation is None or conversation.frame is None:
         reason = (conversation.last_error if conversation else None) or "no conversation yet"
         result.transcript = {"written": False, "reason": reason}
-        print(f"no transcript: {reason}", file=echo, flush=True)
         return
     transcripts.write_transcripts(conversation.frame, result.folder)
     frame = conversation.frame
@@ -595,36 +824,137 @@ def _write_transcript(
 
 def _write_summary(
     result: RunResult,
+    plan: Plan,
     started: datetime,
-    finished: datetime,
-    seed: int,
-    clock: str | None,
-    base_url: str | None,
+    finished: datetime | None,
     secret_values: Sequence[str],
 ) -> None:
+    """summary.json, rewritten after each step: a run that dies still says how far it got."""
+    steps = [s.as_json() for s in result.steps]
+    if finished is None:  # still running: the steps to come are listed as pending
+        done = {s.step for s in result.steps}
+        steps += [StepResult(step=s.name).as_json() for s in plan.steps if s.name not in done]
+    embedded = plan.connection.embedded
     summary = {
         "run_id": result.run_id,
-        "status": "passed" if result.ok else "failed",
-        "started_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "finished_at": finished.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "duration_s": round((finished - started).total_seconds(), 2),
-        "server": base_url or "embedded",
-        "dev_seed": None if base_url else seed,
-        "dev_clock": None if base_url else (clock or None),
+        "status": result.status,
+        "started_at": _iso(started),
+        "finished_at": _iso(finished) if finished else None,
+        "duration_s": round(((finished or started) - started).total_seconds(), 2),
+        "server": plan.server,
+        "dev_seed": plan.seed if embedded else None,
+        "dev_clock": plan.clock if embedded else None,
+        "credentials": plan.connection.credentials,
+        "added_steps": list(plan.added),
         "ids": result.ids,
-        "steps": [s.as_json() for s in result.steps],
+        "steps": steps,
         "transcript": result.transcript,
         "problems": result.problems,
     }
     text = _scrub(json.dumps(summary, indent=2, default=str), secret_values)
-    (result.folder / "summary.json").write_text(text + "\n", encoding="utf-8")
+    path = result.folder / "summary.json"
+    tmp = path.with_name(".summary.json.tmp")
+    tmp.write_text(text + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # never a half-written summary, even when stopped mid-write
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# -- words ----------------------------------------------------------------------------------------
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def format_event(event: Event) -> list[str]:
+    """The lines that tell a person about an event (pure: the caller prints them)."""
+    if isinstance(event, RunStarted):
+        plan = event.plan
+        where = plan.connection.base_url or (
+            f"an embedded development server (seed {plan.seed}, clock {plan.clock or 'real'})"
+        )
+        lines = [f"shopper-chat run {plan.run_id}: {_plural(len(plan.steps), 'step')} "
+                 f"against {where}"]
+        if plan.added:
+            chosen = [s.name for s in plan.steps if s.name not in plan.added]
+            lines.append(
+                f"({_names(plan.added)} {'runs' if len(plan.added) == 1 else 'run'} first: "
+                f"{_names(chosen)} {'needs' if len(chosen) == 1 else 'need'} an order from "
+                "them; to use an existing one, pass -p USER_ID=... -p ORDER_ID=...)"
+            )
+        if plan.connection.base_url and plan.connection.credentials == "local":
+            lines.append("(no CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET in the environment: "
+                         "using the development server's local credentials)")
+        return lines
+    if isinstance(event, StepFinished):
+        entry, width = event.result, event.width
+        if entry.status == "passed":
+            ids = ", ".join(f"{k}={v}" for k, v in entry.ids_created.items())
+            line = f"{entry.step:.<{width}} passed {entry.duration_s:5.1f} s"
+            return [line + (f"  ({ids})" if ids else "")]
+        if entry.status == "failed":
+            name = (entry.error or {}).get("name") or "Error"
+            return [f"{entry.step:.<{width}} failed {entry.duration_s:5.1f} s  ({name})"]
+        return [f"{entry.step:.<{width}} {entry.status} ({entry.reason})"]
+    result = event.result
+    counts = {k: sum(s.status == k for s in result.steps)
+              for k in ("passed", "failed", "skipped", "not run")}
+    tally = f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    if result.status == "interrupted":
+        running = next((s.step for s in result.steps if s.status == "interrupted"), None)
+        where = f" during {running}" if running else ""
+        return [
+            f"run interrupted{where}: {tally}, {counts['not run']} not run; wrote "
+            f"{result.folder} ({result.folder.parent / 'latest'} left as it was)",
+            *result.problems,
+        ]
+    lines = []
+    if not result.transcript.get("written", True):
+        lines.append(f"no transcript: {result.transcript.get('reason')}")
+    verdict = "passed" if result.ok else "FAILED"
+    lines.append(f"run {verdict}: {tally}; wrote {result.folder}")
+    return lines + result.problems  # the run ends with one sentence per failure
+
+
+def _printer(stream: TextIO) -> Callable[[Event], None]:
+    def emit(event: Event) -> None:
+        for line in format_event(event):
+            print(line, file=stream, flush=True)
+
+    return emit
+
+
+def run(
+    *,
+    base_url: str | None = None,
+    out: str | os.PathLike[str] = "outputs",
+    only: Sequence[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    seed: int = DEFAULT_SEED,
+    clock: str | None = DEFAULT_CLOCK,
+    notebooks: str | os.PathLike[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    stream: TextIO | None = None,
+) -> RunResult:
+    """Plan, run and print (to `stream`, default stdout): `shopper-chat run` from Python.
+
+    Raises `OptionError` before anything is written, and `RunInterrupted` after Ctrl-C.
+    """
+    plan = plan_run(base_url=base_url, out=out, only=only, timeout=timeout, seed=seed,
+                    clock=clock, notebooks=notebooks, params=params)
+    return execute(plan, _printer(stream or sys.stdout))
 
 
 def main(args: argparse.Namespace) -> int:
-    """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options."""
+    """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options,
+    130 when interrupted."""
     try:
-        params = parse_params(getattr(args, "param", None) or [])
-        result = run(
+        plan = plan_run(
             base_url=args.base_url,
             out=args.out,
             only=args.only,
@@ -632,12 +962,24 @@ def main(args: argparse.Namespace) -> int:
             seed=DEFAULT_SEED if args.seed is None else args.seed,
             clock=args.clock,
             notebooks=getattr(args, "notebooks", None),
-            params=params,
+            params=parse_params(getattr(args, "param", None) or []),
         )
-    except ValueError as exc:
-        print(f"shopper-chat run: {exc}", file=sys.stderr)
+    except OptionError as exc:
+        print(f"shopper-chat run: {exc}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("shopper-chat run: interrupted; the run folder holds what was done", file=sys.stderr)
+        print("shopper-chat run: interrupted before the run began; nothing was written.",
+              file=sys.stderr)
+        return 130
+    try:
+        result = execute(plan, _printer(sys.stdout))
+    except OptionError as exc:  # the run folder could not be made
+        print(f"shopper-chat run: {exc}.", file=sys.stderr)
+        return 2
+    except RunInterrupted:
+        return 130  # the closing line has said what was written
+    except KeyboardInterrupt:  # a second Ctrl-C, while the run folder was being finished
+        print(f"shopper-chat run: interrupted while finishing {plan.folder}; it may be "
+              "incomplete.", file=sys.stderr)
         return 130
     return 0 if result.ok else 1

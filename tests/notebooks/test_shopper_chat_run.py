@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -133,6 +136,11 @@ def test_wrong_base_url_ends_with_one_sentence_and_a_summary(tmp_path: Path) -> 
     assert run.returncode == 1
     assert "Step 01_setup failed in cell " in run.output
     assert f"could not reach the server at {url} (APIConnectionError" in run.output
+    # where the README says: the run ends with the sentence, after the verdict
+    last = run.output.strip().splitlines()[-2:]
+    assert last[0].startswith("run FAILED: 0 passed, 1 failed, 1 skipped; wrote ")
+    assert last[1].startswith("Step 01_setup failed in cell ")
+    assert ": 2 steps against" in run.output
     assert "Traceback" not in run.output
     steps = run.summary["steps"]
     assert [(s["step"], s["status"]) for s in steps] == [
@@ -201,6 +209,81 @@ def test_unknown_order_ends_with_one_sentence(devserver: str, tmp_path: Path) ->
 def test_a_secret_is_refused_as_a_parameter(tmp_path: Path) -> None:
     run = run_cli(tmp_path, "-p", "CONNECT_CLIENT_SECRET=s3cr3t-value")
     assert run.returncode == 2
-    assert "bad --param CONNECT_CLIENT_SECRET: only ids are parameters" in run.output
+    assert "-p CONNECT_CLIENT_SECRET: not an id a step of this run takes" in run.output
     assert "s3cr3t-value" not in run.output
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("args", "sentence"),
+    [
+        (["--clock", "yesterday"], "--clock must be an ISO 8601 time"),
+        (["--base-url", "not-a-url"], "--base-url must be an http(s) URL"),
+        (["--timeout", "-5"], "--timeout must be a number of seconds above 0"),
+        (["-p", "ORDERID=order-1"], "-p ORDERID: not an id a step of this run takes"),
+    ],
+)
+def test_a_bad_option_exits_2_with_one_sentence_before_any_run_folder(
+    tmp_path: Path, args: list[str], sentence: str
+) -> None:
+    run = run_cli(tmp_path / "out", *args)
+    assert run.returncode == 2
+    assert run.output.startswith(f"shopper-chat run: {sentence}")
+    assert len(run.output.strip().splitlines()) == 1 and run.output.strip().endswith(".")
+    assert not (tmp_path / "out").exists()
+
+
+def test_with_a_real_servers_credentials_exported_an_offline_run_passes(tmp_path: Path) -> None:
+    """The newcomer's case: their real development server's credentials are exported, and
+    `--only 05` alone (which used to fail on ids nobody had made) runs 01 and 02 first."""
+    secret = "real-server-secret-0123456789"
+    env = clean_env(CONNECT_CLIENT_ID="real-server-client", CONNECT_CLIENT_SECRET=secret)
+    run = run_cli(tmp_path, "--only", "05", env=env)
+    assert run.returncode == 0, run.output
+    assert ": 3 steps against an embedded development server" in run.output
+    assert "01_setup and 02_simulate_shopping run first: 05_send_message needs" in run.output
+    summary = run.summary
+    assert summary["credentials"] == "yours"
+    assert summary["added_steps"] == ["01_setup", "02_simulate_shopping"]
+    assert [(s["step"], s["status"]) for s in summary["steps"]] == [
+        ("01_setup", "passed"), ("02_simulate_shopping", "passed"), ("05_send_message", "passed")]
+    assert summary["steps"][2]["parameters"]["ORDER_ID"] == summary["ids"]["ORDER_ID"]
+    assert any(m["image"] == CUSTOMER_IMAGE for m in run.transcript())
+    assert secret not in run.output
+    for path in [p for p in run.folder.rglob("*") if p.is_file()]:
+        assert secret not in path.read_text(encoding="utf-8", errors="replace"), path.name
+
+
+def test_ctrl_c_leaves_an_interrupted_summary_and_latest_alone(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal signals the whole process group: the runner and its kernel."""
+    process = subprocess.Popen(
+        [str(CLI), "run", "--out", str(tmp_path)], env=clean_env(), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    assert process.stdout is not None
+    try:
+        lines = []
+        for line in process.stdout:  # the first step's line: the second step is starting
+            lines.append(line)
+            if line.startswith("01_setup"):
+                break
+        time.sleep(0.2)  # into the second step's kernel start-up or first cells
+        os.killpg(process.pid, signal.SIGINT)
+        lines.extend(process.stdout)
+        assert process.wait(timeout=60) == 130, "".join(lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+    output = "".join(lines)
+    assert "Traceback" not in output
+    assert lines[-1].startswith("run interrupted during 02_simulate_shopping: 1 passed, "), output
+    assert not (tmp_path / "latest").exists()  # no finished run yet
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "interrupted" and summary["finished_at"]
+    statuses = [s["status"] for s in summary["steps"]]
+    assert statuses[:2] == ["passed", "interrupted"]
+    assert set(statuses[2:]) == {"not run"}
+    assert len(statuses) == len(STEP_NOTEBOOKS)

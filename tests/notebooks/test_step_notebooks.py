@@ -72,3 +72,33 @@ def test_nbval_catches_a_changed_output(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stdout[-2000:]
     assert "messages_read_count: 5" in done.stdout and "1 failed" in done.stdout
+
+
+def test_the_panel_notebook_runs_with_a_real_servers_credentials_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As from JupyterLab: no base URL, the real server's pair in the kernel's environment."""
+    secret = "real-server-secret-0123456789"
+    monkeypatch.setenv("CONNECT_CLIENT_ID", "real-server-client")
+    monkeypatch.setenv("CONNECT_CLIENT_SECRET", secret)
+    target = tmp_path / "07.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "07_chat_panel.ipynb"), str(target), cwd=str(NOTEBOOKS),
+        parameters={"OUTPUT_DIR": str(tmp_path / "panel")}, progress_bar=False,
+    )
+    assert "answered:" in target.read_text(encoding="utf-8")
+    assert secret not in target.read_text(encoding="utf-8")
+    assert (tmp_path / "panel" / "transcript.md").is_file()
+
+
+def test_a_step_notebook_with_a_base_url_and_no_credentials_uses_the_local_ones(
+    devserver: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`shopper-chat serve` and CONNECT_BASE_URL, no credentials: as `shopper-chat run` does."""
+    monkeypatch.setenv("CONNECT_BASE_URL", devserver)
+    target = tmp_path / "05.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "05_send_message.ipynb"), str(target), cwd=str(NOTEBOOKS),
+        progress_bar=False,
+    )
+    assert "server: CONNECT_BASE_URL" in target.read_text(encoding="utf-8")
