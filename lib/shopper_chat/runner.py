@@ -717,7 +717,7 @@ def execute(
             result.status = "failed"
         else:
             result.status = "passed"
-        _write_transcript(result, conversation)
+        _write_transcript(result, conversation, started)
         _write_summary(result, plan, started, datetime.now(timezone.utc), secret_values)
         if not interrupted:
             # `latest` is the newest finished run: an interrupted one is not what to look at.
@@ -803,14 +803,22 @@ def _run_steps(
         _write_summary(result, plan, started, None, secret_values)
 
 
-def _write_transcript(result: RunResult, conversation: _Conversation | None) -> None:
+def _write_transcript(
+    result: RunResult, conversation: _Conversation | None, started: datetime
+) -> None:
     from shopper_chat import transcripts
 
     if conversation is None or conversation.frame is None:
         reason = (conversation.last_error if conversation else None) or "no conversation yet"
         result.transcript = {"written": False, "reason": reason}
         return
-    transcripts.write_transcripts(conversation.frame, result.folder)
+    info = transcripts.TranscriptInfo(
+        order_id=conversation.fetched_for[1] if conversation.fetched_for else "",
+        run_id=result.run_id,
+        server=result.server,
+        date=started,
+    )
+    transcripts.write_transcripts(conversation.frame, result.folder, info=info)
     frame = conversation.frame
     result.transcript = {
         "written": True,
