@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopper_chat._time import format_time
-from shopper_chat.client._models import ChatMessage, Conversation
+from shopper_chat.contract import ChatMessage, Conversation
 
 if TYPE_CHECKING:
     import pandas as pd
