@@ -21,6 +21,7 @@ from shopper_chat.contract import MessageRequest, OptionalText, PositiveInt, Ret
 __all__ = ["check", "check_id", "check_message", "check_number_id", "check_text",
            "refused", "segment"]
 
+
 def check(model: type[BaseModel], **fields: Any) -> dict[str, Any]:
     """The request body of `fields` once the contract's request `model` takes them, or the error
     saying everything wrong with them. Mappings and sequences are made plain dicts and lists (as
