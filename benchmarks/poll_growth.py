@@ -7,13 +7,15 @@ For each size, beside the size of the JSON:
   middleware, route, backend, JSON rendering), and the whole GET over loopback HTTP as the client
   sees it;
 - client: `ChatPoller.poll_once()` finding exactly one new message, split into the GET round trip,
-  `json.loads`, building the typed `Conversation` (`Conversation.from_api` with the poller's
-  `MessageCache`, so messages seen before are not parsed again) and the rest (the poller's diff);
+  `json.loads`, building the typed `Conversation` (the contract's pydantic model, read through the
+  poller's `MessageCache`, so messages seen before are not validated again: column *parse*)
+  and the rest (the poller's diff); and, for comparison, validating the whole conversation with
+  pydantic on every poll (`Conversation.model_validate`, no cache: column *no cache*);
 - panel: a poll's one new message applied to the chat panel (`ChatModel` alone, and with the
   ipywidgets `ChatPanel` view subscribed), through `_apply_message_events` (what the poll loop
   does with each poll's `NewMessage`/`ReadChanged` events); and the first load of a conversation
-  as the panel does it: the initial GET's messages in one `_apply_messages` call, then the first
-  poll's events, every message reported new, in one `_apply_message_events` call.
+  as the panel does it: its poller's first poll, every message reported new, in one
+  `_apply_message_events` call.
 
 The server runs in this process (`shopper_chat.devserver.start`, in its own thread) so that its
 CPU time can be read apart from the client's; the conversation is filled through the server's
@@ -34,7 +36,7 @@ from typing import Any
 import httpx
 from shopper_chat import ChatPoller, Client, tutorial
 from shopper_chat.client import Conversation, NewMessage
-from shopper_chat.client._models import MessageCache
+from shopper_chat.client._parse import MessageCache
 from shopper_chat.devserver import start
 
 
@@ -92,9 +94,10 @@ def main() -> None:
             loads_ms = _median_ms(_timed(lambda b=body: json.loads(b), repeat))
             data = json.loads(body)
             known = MessageCache()  # as the poller parses: every message seen before
-            Conversation.from_api(data, known)
-            model_ms = _median_ms(
-                _timed(lambda d=data, k=known: Conversation.from_api(d, k), repeat))
+            known.conversation(data)
+            model_ms = _median_ms(_timed(lambda d=data, k=known: k.conversation(d), repeat))
+            uncached_ms = _median_ms(
+                _timed(lambda d=data: Conversation.model_validate(d), repeat))
 
             poller = ChatPoller(client, order, interval=1.0, watch_state=False, stop_states=())
             poller.poll_once()
@@ -110,7 +113,7 @@ def main() -> None:
 
             panel = _panel_costs(client, order, size, repeat)
             rows.append((size, len(body), server_ms, roundtrip_ms, poll_ms, loads_ms, model_ms,
-                         rest_ms, *panel))
+                         rest_ms, *panel, uncached_ms))
             print(f"{size} messages measured", flush=True)
         client.close()
     finally:
@@ -132,7 +135,7 @@ def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[fl
             model = panel.model
         else:
             model = ChatModel(client, order)
-        model._apply_metadata(conversation)  # as the initial load does: the shopper's name
+        model._apply_metadata(conversation.metadata)  # as the first poll does: the names
         model._apply_messages(messages)  # the whole conversation at once
         next_id = template.id + 1
         samples = []
@@ -145,13 +148,12 @@ def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[fl
         results.append(_median_ms(samples))
         if with_widget:
             panel.close()
-    # The first load as the panel does it (the GETs themselves are measured above): the initial
-    # load's messages in one call, then the first poll, which reports every message as new.
+    # The first load as the panel does it (the GET itself is measured above): its poller's first
+    # poll, which reports the metadata and then every message as new, applied in one call.
     panel = ChatPanel(client, order)
-    panel.model._apply_metadata(conversation)
+    panel.model._apply_metadata(conversation.metadata)
     first_poll = [NewMessage(message) for message in messages]
     began = time.perf_counter()
-    panel.model._apply_messages(messages)
     panel.model._apply_message_events(first_poll)
     first_load = time.perf_counter() - began
     panel.close()
@@ -161,31 +163,32 @@ def _panel_costs(client: Client, order: str, size: int, repeat: int) -> tuple[fl
 
 
 def _copy(message: Any, new_id: int) -> Any:
-    import dataclasses
-
-    return dataclasses.replace(message, id=new_id, body=f"appended {new_id}")
+    return message.model_copy(update={"id": new_id, "body": f"appended {new_id}"})
 
 
 def _print(rows: list[tuple[Any, ...]]) -> None:
     print("\nTimes in ms (medians). server = mean CPU of the server's thread per GET; "
           "GET = the whole "
           "GET over loopback HTTP;\npoll = ChatPoller.poll_once() finding one new message = GET + "
-          "json.loads + Conversation.from_api + rest;\npanel = a poll's one new message applied to "
-          "ChatModel alone / with the ChatPanel widget; first load = the\nwhole conversation "
-          "into a ChatPanel as its initial load and first poll apply it (GETs not included).\n")
+          "json.loads + parse (the poller's MessageCache) + rest;\nno cache = "
+          "Conversation.model_validate of the whole answer, for comparison;\n"
+          "panel = a poll's one new message applied to ChatModel alone / with the ChatPanel "
+          "widget; first load = the\nwhole conversation into a ChatPanel as its first poll "
+          "applies it (GETs not included).\n")
     print(f"{'messages':>8}{'JSON KB':>9}{'server':>8}{'GET':>8}{'poll':>8}{'loads':>8}"
-          f"{'from_api':>9}{'rest':>8}{'model':>8}{'+widget':>9}{'first load':>16}")
+          f"{'parse':>9}{'rest':>8}{'model':>8}{'+widget':>9}{'first load':>16}"
+          f"{'no cache':>10}")
     for r in rows:
-        size, nbytes, server, get, poll, loads, model, rest, m, w, first, first_n = r
+        size, nbytes, server, get, poll, loads, model, rest, m, w, first, first_n, uncached = r
         load = f"{first / 1000:.2f} s / {int(first_n)}"
         print(f"{size:>8}{nbytes / 1024:>9.1f}{server:>8.2f}{get:>8.2f}{poll:>8.2f}{loads:>8.2f}"
-              f"{model:>9.2f}{rest:>8.2f}{m:>8.3f}{w:>9.3f}{load:>16}")
+              f"{model:>9.2f}{rest:>8.2f}{m:>8.3f}{w:>9.3f}{load:>16}{uncached:>10.2f}")
     first, last = rows[0], rows[-1]
     print(f"\ngrowth from {first[0]} to {last[0]} messages: JSON x{last[1] / first[1]:.0f}, "
           f"server x{last[2] / first[2]:.0f}, GET x{last[3] / first[3]:.0f}, "
           f"poll x{last[4] / first[4]:.0f}, json.loads x{last[5] / first[5]:.0f}, "
-          f"from_api x{last[6] / first[6]:.0f}, panel model x{last[8] / first[8]:.0f}, "
-          f"panel+widget x{last[9] / first[9]:.0f}")
+          f"parse x{last[6] / first[6]:.0f}, panel model x{last[8] / first[8]:.0f}, "
+          f"panel+widget x{last[9] / first[9]:.0f}, no cache x{last[12] / first[12]:.0f}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def conversation() -> Conversation:
             "body": body, "image": image,
         }
 
-    return Conversation.from_api({
+    return Conversation.model_validate({
         "chat_messages": [
             msg(1, "driver", "Hi, this is Zelma, your shopper.", read=True),
             msg(2, "user", "Hi, this is Sierra.\nThanks!"),

@@ -12,6 +12,7 @@ with connect() as client:                         # CONNECT_BASE_URL, else an em
 
 from shopper_chat import transcripts, tutorial
 from shopper_chat._secret import Secret
+from shopper_chat._version import VERSION as __version__
 from shopper_chat._workbench import connect
 from shopper_chat.client import (
     BATCH_WORKFLOW_STATES,
@@ -25,6 +26,7 @@ from shopper_chat.client import (
     Client,
     Conversation,
     Customer,
+    MetadataChanged,
     NewMessage,
     Order,
     OrderStatus,
@@ -41,6 +43,7 @@ from shopper_chat.client import (
     Stopped,
     User,
     WorkflowState,
+    check_message,
 )
 from shopper_chat.errors import (
     APIConnectionError,
@@ -63,17 +66,13 @@ from shopper_chat.errors import (
     WaitTimeout,
 )
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "BATCH_WORKFLOW_STATES",
-    "MAX_BODY_CHARS",
-    "ORDER_WORKFLOW_STATES",
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "AccessToken",
     "AuthenticationError",
+    "BATCH_WORKFLOW_STATES",
     "Batch",
     "ChatMessage",
     "ChatMetadata",
@@ -87,8 +86,11 @@ __all__ = [
     "InvalidParameterError",
     "InvalidRequestError",
     "InvalidTypeError",
+    "MAX_BODY_CHARS",
+    "MetadataChanged",
     "NewMessage",
     "NotFoundError",
+    "ORDER_WORKFLOW_STATES",
     "Order",
     "OrderStatus",
     "ParticipantType",
@@ -113,6 +115,7 @@ __all__ = [
     "WaitTimeout",
     "WorkflowState",
     "__version__",
+    "check_message",
     "connect",
     "transcripts",
     "tutorial",

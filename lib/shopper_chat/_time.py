@@ -30,6 +30,10 @@ def parse_time(value: str) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
-def format_time(moment: datetime) -> str:
-    """The API's form of a moment: `2021-07-09T17:24:12Z` (UTC, to the second)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
+    """The API's form of a moment: `2021-07-09T17:24:12Z` (UTC, to the second); with
+    `milliseconds`, `2021-07-09T17:24:12.345Z` (for recordings and logs)."""
+    moment = moment.astimezone(timezone.utc)
+    if milliseconds:
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

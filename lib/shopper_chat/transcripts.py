@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shopper_chat._time import format_time
-from shopper_chat.client._models import ChatMessage, Conversation
+from shopper_chat.contract import ChatMessage, Conversation
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shopper_chat.client._models import WorkflowState
-from shopper_chat.client._validate import check_str_id
+from shopper_chat.client._validate import check_id
+from shopper_chat.contract import BatchWorkflowState
 
 if TYPE_CHECKING:
     from shopper_chat.client._client import Client
@@ -60,7 +60,7 @@ class Shopping:
 
     shopper_id: int
     batch_id: int
-    workflow_state: WorkflowState | None
+    workflow_state: BatchWorkflowState | None
 
 
 def _new_id(prefix: str) -> str:
@@ -80,8 +80,8 @@ def create_order(
 
     `user_id` / `order_id` default to new random ids (`customer-1a2b3c4d`, `order-...`).
     """
-    uid = check_str_id("user_id", user_id) if user_id is not None else _new_id("customer")
-    oid = check_str_id("order_id", order_id) if order_id is not None else _new_id("order")
+    uid = check_id("user_id", user_id) if user_id is not None else _new_id("customer")
+    oid = check_id("order_id", order_id) if order_id is not None else _new_id("order")
     where = dict(address if address is not None else DEFAULT_ADDRESS)
     cart = tuple(dict(i) for i in (items if items is not None else DEFAULT_ITEMS))
     client.fulfillment.create_user(uid, first_name)
@@ -100,7 +100,7 @@ def create_order(
 
 def start_shopping(
     client: Client, order_id: str, user_id: str | None = None,
-    workflow_state: WorkflowState = "picking",
+    workflow_state: BatchWorkflowState = "picking",
 ) -> Shopping:
     """Create a shopper, batch the order to them and advance the batch to `picking`."""
     shopper = client.sandbox.create_shopper()

@@ -1,6 +1,7 @@
 """Typed results: parsed from the documented shapes; anything else names the offending field.
 
-The development server always answers in the documented shape, so malformed answers come from an
+Every answer is read by the client's one parsing function (`parse`, the contract's models). The
+development server always answers in the documented shape, so malformed answers come from an
 `httpx.MockTransport` (the one seam used here).
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from shopper_chat import ChatMessage, Client, Conversation, ResponseShapeError, SentMessage
+from shopper_chat.client._parse import MessageCache, parse
 
 TUTORIAL_CONVERSATION = {
     "chat_messages": [
@@ -40,7 +42,7 @@ def message(**changes: Any) -> dict[str, Any]:
 
 
 def test_the_tutorials_example_conversation_parses() -> None:
-    conversation = Conversation.from_api(TUTORIAL_CONVERSATION)
+    conversation = parse(Conversation, TUTORIAL_CONVERSATION)
     (greeting,) = conversation.chat_messages
     assert greeting.id == 123 and greeting.order_id == 123456
     assert greeting.created_at == datetime(2021, 7, 9, 17, 24, 12, tzinfo=timezone.utc)
@@ -54,7 +56,7 @@ def test_the_tutorials_example_conversation_parses() -> None:
 
 
 def test_the_tutorials_send_answer_parses() -> None:
-    sent = SentMessage.from_api({"id": 123, "type": "CHAT", "created_at": "2021-01-01T05:00:00Z",
+    sent = parse(SentMessage, {"id": 123, "type": "CHAT", "created_at": "2021-01-01T05:00:00Z",
                                  "timezone": "Timezone"})
     assert sent.id == 123 and sent.type == "CHAT" and sent.timezone == "Timezone"
     assert sent.created_at.tzinfo is not None and not sent.recovered
@@ -63,7 +65,7 @@ def test_the_tutorials_send_answer_parses() -> None:
 def test_is_expired_and_empty_read_at() -> None:
     data = {"chat_messages": [message(read_at=None, sender_type="driver")],
             "metadata": {"customer": None, "shoppers": [], "is_expired": True}}
-    conversation = Conversation.from_api(data)
+    conversation = parse(Conversation, data)
     assert conversation.is_expired
     assert conversation.chat_messages[0].read_at is None
     assert conversation.chat_messages[0].from_shopper
@@ -93,7 +95,7 @@ def test_a_wrong_shape_names_the_field(
     data = json.loads(json.dumps(TUTORIAL_CONVERSATION))
     mutate(data)
     with pytest.raises(ResponseShapeError) as caught:
-        Conversation.from_api(data)
+        parse(Conversation, data)
     assert caught.value.field == field
     assert str(caught.value) == f"{field}: {problem}"
 
@@ -104,7 +106,7 @@ def test_the_field_path_counts_messages() -> None:
     with pytest.raises(ResponseShapeError,
                        match=r"^chat_messages\[2\]\.created_at: expected an ISO 8601 string, "
                              r"got 42$"):
-        Conversation.from_api(data)
+        parse(Conversation, data)
 
 
 def answering(payload: Any, status: int = 200) -> httpx.MockTransport:
@@ -145,7 +147,7 @@ def test_a_malformed_answer_through_the_client_names_field_and_request() -> None
         ({"service_options": [{"id": "x"}]},
          lambda c: c.fulfillment.delivery_options(
              "u", {"address_line_1": "1 A St", "postal_code": "94105"},
-             [{"line_num": "1", "item": {"upc": "1"}}]),
+             [{"line_num": "1", "count": 1, "item": {"upc": "1"}}]),
          "service_options[0].id"),
     ],
 )
@@ -171,26 +173,24 @@ def test_every_resource_raises_response_shape_error_not_attribute_error(
 
 
 def test_message_properties() -> None:
-    customer = ChatMessage.from_api(message(sender_type="user", recipient_type="driver"))
+    customer = parse(ChatMessage, message(sender_type="user", recipient_type="driver"))
     assert customer.from_customer and not customer.from_shopper
 
 
 def test_a_message_cache_parses_each_message_once_and_again_when_its_read_state_moves() -> None:
-    from shopper_chat.client._models import MessageCache
-
     known = MessageCache()
-    first = Conversation.from_api(TUTORIAL_CONVERSATION, known)
-    again = Conversation.from_api(json.loads(json.dumps(TUTORIAL_CONVERSATION)), known)
+    first = known.conversation(TUTORIAL_CONVERSATION)
+    again = known.conversation(json.loads(json.dumps(TUTORIAL_CONVERSATION)))
     assert again.chat_messages[0] is first.chat_messages[0]
-    assert again == Conversation.from_api(TUTORIAL_CONVERSATION)  # same result as without
+    assert again == parse(Conversation, TUTORIAL_CONVERSATION)  # same result as without
 
     read = json.loads(json.dumps(TUTORIAL_CONVERSATION))
     read["chat_messages"][0].update(read=True, read_at="2021-07-09T17:30:00Z")
-    moved = Conversation.from_api(read, known).chat_messages[0]
+    moved = known.conversation(read).chat_messages[0]
     assert moved is not first.chat_messages[0]
     assert moved.read and moved.read_at == datetime(2021, 7, 9, 17, 30, tzinfo=timezone.utc)
 
     broken = json.loads(json.dumps(TUTORIAL_CONVERSATION))
     broken["chat_messages"].append({**broken["chat_messages"][0], "id": 124, "created_at": 42})
     with pytest.raises(ResponseShapeError, match=r"chat_messages\[1\]\.created_at"):
-        Conversation.from_api(broken, known)
+        known.conversation(broken)

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import httpx
 import pytest
-from shopper_chat.client import ChatMessage, NewMessage, ReadChanged, StateChanged
+from shopper_chat.client import (
+    ChatMessage,
+    ChatMetadata,
+    Customer,
+    MetadataChanged,
+    NewMessage,
+    ReadChanged,
+    ShopperProfile,
+    StateChanged,
+)
 from shopper_chat.errors import ServerError, WaitTimeout
 from shopper_chat.panel import (
     ChatClosedError,
@@ -327,16 +336,8 @@ class ScriptedPoller:
 
 
 class StandInChat:
-    def __init__(self, messages: list[ChatMessage]) -> None:
-        self.initial = messages
+    def __init__(self) -> None:
         self.puts = 0
-
-    def messages(self, order_id: str) -> SimpleNamespace:
-        return SimpleNamespace(
-            metadata=SimpleNamespace(shoppers=[SimpleNamespace(avatar_url="")]),
-            customer_name="Ada", shopper_name="Zelma", chat_messages=list(self.initial),
-            is_expired=False,
-        )
 
     def mark_read(self, order_id: str) -> int:
         self.puts += 1
@@ -345,15 +346,19 @@ class StandInChat:
 
 def run_polls(initial: list[ChatMessage], polls: list[list[object]]
               ) -> tuple[ChatModel, list[ModelChange], StandInChat]:
-    """A model fed `initial` by its first GET and `polls` by its poller, once all are applied."""
-    chat = StandInChat(initial)
+    """A model fed `initial` by its first poll (the metadata, then every message: its first load)
+    and `polls` by the next ones, once all are applied."""
+    chat = StandInChat()
     changes: list[ModelChange] = []
+    metadata = ChatMetadata(customer=Customer(display_name="Ada"),
+                            shoppers=(ShopperProfile(display_name="Zelma"),))
+    first_load: list[object] = [MetadataChanged(metadata), *(NewMessage(m) for m in initial)]
     model = ChatModel(SimpleNamespace(chat=chat), "order-1", interval=0.01,  # type: ignore[arg-type]
-                      poller_factory=lambda *args, **kwargs: ScriptedPoller(polls))
+                      poller_factory=lambda *args, **kwargs: ScriptedPoller([first_load, *polls]))
     model.subscribe(changes.append)
     model.start()
     # Poll k+1 starts only after poll k's events were applied.
-    model.wait_for_polls(len(polls) + 1, timeout=10)
+    model.wait_for_polls(len(polls) + 2, timeout=10)
     model.stop()
     return model, changes, chat
 
@@ -382,7 +387,8 @@ def test_many_messages_in_one_poll_are_one_change_in_order() -> None:
 
 def test_read_changes_mixed_with_new_messages_keep_the_count() -> None:
     first = [chat_message(i, "driver" if i % 2 else "user") for i in range(1, 41)]
-    read_now = [replace(m, read=True, read_at=T0) for m in first if m.from_shopper][:12]
+    read_now = [m.model_copy(update={"read": True, "read_at": T0})
+                for m in first if m.from_shopper][:12]
     polls: list[list[object]] = [
         [NewMessage(m) for m in first],  # the first poll reports every message as new
         [NewMessage(chat_message(41)), *(ReadChanged(m) for m in read_now[:6]),
@@ -397,7 +403,7 @@ def test_read_changes_mixed_with_new_messages_keep_the_count() -> None:
     assert {e.id for e in model.entries if e.read} == read_ids
     shopper_ids = {i for i in range(1, 46) if i % 2 or i in (41, 43, 44, 45)}
     assert model.unread_count == unread_by_scan(model) == len(shopper_ids - read_ids)
-    # The initial GET, then one change per poll that found something: the first poll's
+    # The first load, then one change per poll that found something: the first scripted poll's
     # repeats of known messages change nothing.
     added = [[e.id for e in c.entries] for c in changes if c.kind == "added"]
     assert added == [list(range(1, 41)), [41, 42, 43, 44], [45]]

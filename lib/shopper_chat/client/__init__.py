@@ -1,10 +1,23 @@
 """The Instacart Connect client: `Client`, its resources, typed results, errors and the poller.
 
-Everything public is re-exported by `shopper_chat`; import from there.
+The typed results are the contract's models (`shopper_chat.contract`), re-exported here under
+the names the client has always used. Everything public is re-exported by `shopper_chat`; import
+from there.
 """
 
 from shopper_chat.client._client import Client
-from shopper_chat.client._models import (
+from shopper_chat.client._validate import check_message
+from shopper_chat.client.poller import (
+    ChatPoller,
+    MetadataChanged,
+    NewMessage,
+    PollEvent,
+    PollFailed,
+    ReadChanged,
+    StateChanged,
+    Stopped,
+)
+from shopper_chat.contract import (
     BATCH_WORKFLOW_STATES,
     ORDER_WORKFLOW_STATES,
     AccessToken,
@@ -22,24 +35,13 @@ from shopper_chat.client._models import (
     Shopper,
     ShopperProfile,
     User,
-    WorkflowState,
 )
-from shopper_chat.client._validate import MAX_BODY_CHARS
-from shopper_chat.client.poller import (
-    ChatPoller,
-    NewMessage,
-    PollEvent,
-    PollFailed,
-    ReadChanged,
-    StateChanged,
-    Stopped,
-)
+from shopper_chat.contract import MAX_MESSAGE_LENGTH as MAX_BODY_CHARS
+from shopper_chat.contract import OrderWorkflowState as WorkflowState
 
 __all__ = [
-    "BATCH_WORKFLOW_STATES",
-    "MAX_BODY_CHARS",
-    "ORDER_WORKFLOW_STATES",
     "AccessToken",
+    "BATCH_WORKFLOW_STATES",
     "Batch",
     "ChatMessage",
     "ChatMetadata",
@@ -47,7 +49,10 @@ __all__ = [
     "Client",
     "Conversation",
     "Customer",
+    "MAX_BODY_CHARS",
+    "MetadataChanged",
     "NewMessage",
+    "ORDER_WORKFLOW_STATES",
     "Order",
     "OrderStatus",
     "ParticipantType",
@@ -63,4 +68,5 @@ __all__ = [
     "Stopped",
     "User",
     "WorkflowState",
+    "check_message",
 ]

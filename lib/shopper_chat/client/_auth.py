@@ -8,7 +8,8 @@ Two kinds, as the API has them:
   or a ready one from `CONNECT_USER_TOKEN`, which cannot be renewed.
 
 A cached token is renewed when less than `margin` of its life is left (a tenth of `expires_in`,
-at most 60 s), and once more whenever a call gets a 401 with it.
+at most 60 s). Each call sends its token through a `TokenAuth` (an `httpx.Auth`), the one place
+where a 401 leads to a fresh token and one more try.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+
+import httpx
 
 from shopper_chat._secret import Secret
 from shopper_chat.client._http import HTTPCore
-from shopper_chat.client._models import AccessToken
-from shopper_chat.client.errors import ConfigurationError, ResponseShapeError
+from shopper_chat.client.errors import ConfigurationError
+from shopper_chat.contract import AccessToken
 
-__all__ = ["CachedToken", "FixedToken", "TokenCache", "user_assertion"]
+__all__ = ["TokenAuth", "TokenCache", "user_assertion"]
 
 TOKEN_PATH = "/v2/oauth/token"
 FULFILLMENT_SCOPE = "connect:fulfillment"
@@ -36,6 +39,39 @@ def user_assertion(user_id: str) -> str:
     """The `assertion` of the user-token grant: Base64 of `{"user_id": "<user_id>"}`."""
     payload = json.dumps({"user_id": user_id}, separators=(",", ":")).encode("utf-8")
     return base64.b64encode(payload).decode("ascii")
+
+
+class TokenAuth(httpx.Auth):
+    """A bearer token for each request; after a 401, one fresh token and one more try.
+
+    `fetch(renew)` gives the token (`renew=True` after a 401: the token may have expired early or
+    been revoked). A ready token that cannot be renewed (`renewable=False`) is sent as it is.
+    """
+
+    requires_response_body = True  # the 401's body is read before the retry, freeing its connection
+
+    def __init__(self, fetch: Callable[[bool], Secret], *, renewable: bool = True) -> None:
+        self._fetch = fetch
+        self.renewable = renewable
+
+    @classmethod
+    def fixed(cls, token: Secret) -> TokenAuth:
+        """A ready token (`CONNECT_USER_TOKEN`): used as it is, never renewed."""
+        return cls(lambda renew: token, renewable=False)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = _bearer(self._fetch(False))
+        response = yield request
+        if response.status_code == 401 and self.renewable:
+            request.headers["Authorization"] = _bearer(self._fetch(True))
+            yield request
+
+    def __repr__(self) -> str:
+        return f"TokenAuth(renewable={self.renewable})"
+
+
+def _bearer(token: Secret) -> str:
+    return f"Bearer {token.get_secret_value()}"
 
 
 @dataclass
@@ -100,41 +136,10 @@ class TokenCache:
                 **grant,
             }
             asked_at = self._clock()
-            data = self._core.request("POST", TOKEN_PATH, json_body=body, idempotent=True)
-            try:
-                token = AccessToken.from_api(data)
-            except ResponseShapeError as exc:
-                raise exc.with_request("POST", TOKEN_PATH) from None
+            token = self._core.request("POST", TOKEN_PATH, AccessToken, json_body=body,
+                                       idempotent=True)
             if self._core.recorder is not None:
                 self._core.recorder.add_secret(token.access_token)
             margin = min(MAX_MARGIN, token.expires_in / 10)
             self._cache[key] = _Cached(token.access_token, asked_at + token.expires_in - margin)
             return token.access_token
-
-
-class CachedToken:
-    """A token for one kind of call, renewable through the cache."""
-
-    def __init__(self, fetch: Callable[[bool], Secret]) -> None:
-        self._fetch = fetch
-
-    def token(self, *, renew: bool = False) -> Secret:
-        return self._fetch(renew)
-
-    @property
-    def renewable(self) -> bool:
-        return True
-
-
-class FixedToken:
-    """A ready token (`CONNECT_USER_TOKEN`): used as it is, never renewed."""
-
-    def __init__(self, token: Secret) -> None:
-        self._token = token
-
-    def token(self, *, renew: bool = False) -> Secret:
-        return self._token
-
-    @property
-    def renewable(self) -> bool:
-        return False

@@ -7,16 +7,17 @@ import random as _random
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from shopper_chat._secret import Secret
-from shopper_chat.client._auth import CachedToken, FixedToken, TokenCache
-from shopper_chat.client._http import HTTPCore, TokenSource
-from shopper_chat.client._validate import check_str_id
-from shopper_chat.client.errors import ConfigurationError, InvalidRequestError, ResponseShapeError
+from shopper_chat.client._auth import TokenAuth, TokenCache
+from shopper_chat.client._cursor import ChatCursors
+from shopper_chat.client._http import HTTPCore
+from shopper_chat.client._validate import check_id
+from shopper_chat.client.errors import ConfigurationError, ConnectError, InvalidRequestError
 from shopper_chat.client.recording import Recorder
 from shopper_chat.client.resources.chat import Chat
 from shopper_chat.client.resources.fulfillment import Fulfillment
@@ -29,6 +30,8 @@ ENV_BASE_URL = "CONNECT_BASE_URL"
 ENV_CLIENT_ID = "CONNECT_CLIENT_ID"
 ENV_CLIENT_SECRET = "CONNECT_CLIENT_SECRET"
 ENV_USER_TOKEN = "CONNECT_USER_TOKEN"
+
+T = TypeVar("T")
 
 
 def _env(name: str) -> str | None:
@@ -147,7 +150,8 @@ class Client:
         )
         self._clock = clock
         self._tokens = TokenCache(self._core, self.client_id, self._client_secret, clock=clock)
-        self._retailer = CachedToken(lambda renew: self._tokens.client_token(renew=renew))
+        self._retailer = TokenAuth(lambda renew: self._tokens.client_token(renew=renew))
+        self._cursors = ChatCursors()
 
         self.fulfillment = Fulfillment(self)
         self.sandbox = Sandbox(self)
@@ -179,7 +183,7 @@ class Client:
         The token comes from the user-assertion grant (fetched on first use, cached, renewed);
         without client credentials, the ready `user_token` is used instead.
         """
-        self._user_id = check_str_id("user_id", user_id)
+        self._user_id = check_id("user_id", user_id)
 
     @property
     def recording(self) -> str | None:
@@ -188,50 +192,45 @@ class Client:
         return str(recorder.path) if recorder is not None else None
 
     # -- for the resources -------------------------------------------------------------------
-    def _retailer_auth(self) -> TokenSource:
+    def _retailer_auth(self) -> TokenAuth:
         """The token for the Fulfillment and Sandbox APIs."""
         if self._tokens.has_credentials:
             return self._retailer
         if self._user_token is not None:
-            return FixedToken(self._user_token)
+            return TokenAuth.fixed(self._user_token)
         return self._retailer  # raises ConfigurationError when a token is asked for
 
-    def _user_auth(self) -> TokenSource:
+    def _user_auth(self) -> TokenAuth:
         """The token for the post-checkout APIs (order status, chat)."""
         user_id = self._user_id
         if user_id is not None and self._tokens.has_credentials:
-            return CachedToken(lambda renew: self._tokens.user_token(user_id, renew=renew))
+            return TokenAuth(lambda renew: self._tokens.user_token(user_id, renew=renew))
         if self._user_token is not None:
-            return FixedToken(self._user_token)
+            return TokenAuth.fixed(self._user_token)
         return self._retailer
 
     def _call(
         self,
         method: str,
         path: str,
+        result: type[T] | Callable[[Any], T],
         *,
-        auth: TokenSource | None,
+        auth: TokenAuth | None,
         json_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool,
+        read_back: Callable[[ConnectError], T | None] | None = None,
         max_retries: int | None = None,
-    ) -> Any:
+    ) -> T:
         self._check_open()
         return self._core.request(
-            method, path, json_body=json_body, auth=auth, headers=headers,
-            idempotent=idempotent, max_retries=max_retries,
+            method, path, result, json_body=json_body, auth=auth, headers=headers,
+            idempotent=idempotent, read_back=read_back, max_retries=max_retries,
         )
 
     def _check_open(self) -> None:
         if self._closed:
             raise ConfigurationError("This client is closed: make a new one (or use connect()).")
-
-    @staticmethod
-    def _parse(parser: Callable[[Any], Any], data: Any, method: str, path: str) -> Any:
-        try:
-            return parser(data)
-        except ResponseShapeError as exc:
-            raise exc.with_request(method, path) from None
 
     # -- life cycle ----------------------------------------------------------------------------
     def _add_close_hook(self, hook: Callable[[], None]) -> None:

@@ -1,12 +1,22 @@
-"""The HTTP core: one exchange at a time, errors mapped, retries for safe calls, recording.
+"""The HTTP core: one request loop, with the policies that decide what follows a failure.
 
-Safe calls (GETs, the PUT that marks messages read, the token request) are retried on 429, 503,
-408, timeouts and dropped connections, with jittered exponential backoff, honouring `Retry-After`
-when the server sends one, bounded by `max_retries` and by `max_retry_seconds` of waiting in all.
-A 401 is answered once per call by fetching a fresh token. Sending a chat message is not a safe
-call: `resources/chat.py` decides itself what to do after each failure.
+Every call goes through `HTTPCore.request`: one exchange at a time, the answer mapped to an error
+(`error_from_response`) or read into the contract's model (`parse`). After a failure the loop asks
+one question, whether the call may be tried again:
 
-`sleep`, `random` and `clock` are injectable so that tests can check the schedule without waiting.
+- idempotent calls (GETs, the PUT that marks messages read, the token request) are tried again
+  after 429, 503, 408, timeouts and dropped connections (`is_retryable`);
+- other POSTs only when the server surely did not act on them (`surely_not_processed`);
+- a call with a `read_back` (sending a chat message) also handles the open case: when a failure
+  leaves it open whether the server acted (a dropped connection after the request went out, a
+  timeout, another 5xx), the loop waits its backoff delay, then asks `read_back` what the server
+  holds; its result ends the call, and None means "not stored: send again".
+
+Waits follow `backoff_delay` (jittered exponential, or the server's `Retry-After`), bounded by
+`max_retries` and `max_retry_seconds` per call. The bearer token and its renewal after a 401 are
+an `httpx.Auth` (`_auth.TokenAuth`); recording is a transport (`RecordingTransport`), so each
+exchange, the 401 and its retry included, is one line. `sleep`, `random` and `clock` are
+injectable so that tests can check the schedule without waiting.
 """
 
 from __future__ import annotations
@@ -19,16 +29,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, TypeVar, cast
 
 import httpx
+from pydantic import BaseModel
 
-from shopper_chat._secret import Secret
+from shopper_chat._version import VERSION
+from shopper_chat.client._parse import parse
 from shopper_chat.client.errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    AuthenticationError,
     ConnectError,
     RateLimitError,
     RequestTimeoutError,
@@ -40,25 +51,19 @@ from shopper_chat.client.recording import Recorder
 
 __all__ = [
     "HTTPCore",
+    "RecordingTransport",
     "RetryBudget",
-    "TokenSource",
+    "backoff_delay",
     "is_retryable",
+    "outcome_open",
     "parse_retry_after",
     "surely_not_processed",
 ]
 
+T = TypeVar("T")
 
 
-def _user_agent() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"shopper-chat/{version('shopper-chat')}"
-    except PackageNotFoundError:
-        return "shopper-chat"
-
-
-USER_AGENT = _user_agent()
+USER_AGENT = f"shopper-chat/{VERSION}"
 
 logger = logging.getLogger("shopper_chat.client")
 """Retries and send checks are logged here at INFO (method, path, error class: never a token)."""
@@ -66,19 +71,20 @@ logger = logging.getLogger("shopper_chat.client")
 # Backoff without a server hint: 0.5 s, 1 s, 2 s, 4 s, 8 s at most, each scaled by 0.5..1.0.
 BASE_DELAY = 0.5
 MAX_DELAY = 8.0
+ATTEMPT = "shopper_chat.attempt"
+"""The request extension that tells the recording which try of a call an exchange is."""
 
 
-class TokenSource(Protocol):
-    """Where a call's bearer token comes from."""
+def backoff_delay(
+    failures: int, *, base: float = BASE_DELAY, cap: float = MAX_DELAY, draw: float = 1.0
+) -> float:
+    """The library's one backoff formula (when the server gave no `Retry-After`):
+    `base * 2**failures`, at most `cap`, scaled into [50 %, 100 %] by `draw` (0..1).
 
-    def token(self, *, renew: bool = False) -> Secret:
-        """The token to send; `renew=True` after a 401 (fetch a fresh one if possible)."""
-        ...
-
-    @property
-    def renewable(self) -> bool:
-        """False for a fixed token (a fresh one cannot be fetched)."""
-        ...
+    The HTTP core draws at random (jitter); the chat poller draws 1.0, so that the pause it shows
+    is the pause it takes.
+    """
+    return min(cap, base * 2.0**failures) * (0.5 + 0.5 * draw)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -126,6 +132,13 @@ def surely_not_processed(error: ConnectError) -> bool:
     return isinstance(error, ServerError) and error.status_code == 503 and error.code is not None
 
 
+def outcome_open(error: ConnectError) -> bool:
+    """Might the server have acted on a request despite this failure?"""
+    if isinstance(error, APIConnectionError):
+        return error.may_have_arrived
+    return isinstance(error, ServerError)
+
+
 @dataclass
 class _Settings:
     max_retries: int
@@ -152,8 +165,7 @@ class RetryBudget:
         if hint is not None:
             delay = float(hint)
         else:
-            ceiling = min(MAX_DELAY, BASE_DELAY * (2**self.retries))
-            delay = ceiling * (0.5 + 0.5 * self._settings.random())
+            delay = backoff_delay(self.retries, draw=self._settings.random())
         if self.waited + delay > self._settings.max_retry_seconds:
             return None
         return delay
@@ -187,6 +199,8 @@ class HTTPCore:
         self.base_url = base_url
         self.recorder = recorder
         self.settings = _Settings(max_retries, max_retry_seconds, sleep, random, clock)
+        if recorder is not None:
+            transport = RecordingTransport(transport or httpx.HTTPTransport(), recorder)
         self._http = httpx.Client(
             base_url=base_url,
             timeout=timeout,
@@ -202,53 +216,70 @@ class HTTPCore:
     def closed(self) -> bool:
         return self._http.is_closed
 
-    def budget(self, max_retries: int | None = None) -> RetryBudget:
-        return RetryBudget(self.settings, max_retries)
-
-    # -- one exchange --------------------------------------------------------------------------
-    def send_once(
+    def request(
         self,
         method: str,
         path: str,
+        result: type[T] | Callable[[Any], T],
         *,
         json_body: Mapping[str, Any] | None = None,
-        token: Secret | None = None,
+        auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
-        attempt: int = 1,
-    ) -> httpx.Response:
-        """One request. Returns any HTTP answer; raises `APIConnectionError` when none came.
+        idempotent: bool = True,
+        read_back: Callable[[ConnectError], T | None] | None = None,
+        max_retries: int | None = None,
+    ) -> T:
+        """One call: the answer read into `result` (a contract model, or a function of the JSON);
+        errors raised as mapped, after the retries the policies allow (see the module)."""
+        retry = is_retryable if idempotent else surely_not_processed
+        budget = RetryBudget(self.settings, max_retries)
+        attempt = 0
+        while True:
+            attempt += 1
+            outcome = self._exchange(method, path, json_body, auth, headers, attempt)
+            if isinstance(outcome, httpx.Response):
+                if outcome.is_success:
+                    return self._read(outcome, result, method, path)
+                error: ConnectError = self.error_for(outcome, method, path)
+            else:
+                error = outcome
+            if retry(error):
+                delay = budget.delay_for(error)
+                if delay is None:
+                    raise error
+                budget.wait(delay, error)
+            elif read_back is not None and outcome_open(error):
+                # Wait first, so that a request still in flight has landed when we look.
+                delay = budget.delay_for(error)
+                if delay is not None:
+                    budget.wait(delay, error)
+                found = read_back(error)
+                if found is not None:
+                    return found
+                if delay is None:
+                    raise error
+            else:
+                raise error
 
-        The raised error's `may_have_arrived` says whether the server may have acted on it.
+    def _exchange(
+        self, method: str, path: str, json_body: Mapping[str, Any] | None,
+        auth: httpx.Auth | None, headers: Mapping[str, str] | None, attempt: int,
+    ) -> httpx.Response | APIConnectionError:
+        """One request: any HTTP answer, or the error saying why none came.
+
+        The error is returned, not raised, so that only this exchange's failures reach the retry
+        policies: a token fetched by `auth` on the way fails with its own, already retried, error.
         """
         request_headers: dict[str, str] = dict(headers or {})
         content: bytes | None = None
         if json_body is not None:
             content = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
             request_headers["Content-Type"] = "application/json"
-        if token is not None:
-            request_headers["Authorization"] = f"Bearer {token.get_secret_value()}"
-        wall_started = time.perf_counter()
         try:
-            response = self._http.request(method, path, content=content, headers=request_headers)
+            return self._http.request(method, path, content=content, headers=request_headers,
+                                      auth=auth, extensions={ATTEMPT: attempt})
         except httpx.HTTPError as exc:
-            error = _transport_error(exc, method, path)
-            self._record(method, path, None, time.perf_counter() - wall_started, content, None,
-                         attempt, error.message)
-            raise error from None
-        self._record(method, path, response.status_code, time.perf_counter() - wall_started,
-                     content, response.content, attempt, None)
-        return response
-
-    def _record(
-        self, method: str, path: str, status: int | None, duration: float,
-        request_body: bytes | None, response_body: bytes | None, attempt: int, error: str | None,
-    ) -> None:
-        if self.recorder is not None:
-            self.recorder.record(
-                method=method, path=path, status=status, duration=duration,
-                request_body=request_body, response_body=response_body, attempt=attempt,
-                error=error,
-            )
+            return _transport_error(exc, method, path)
 
     @staticmethod
     def error_for(response: httpx.Response, method: str, path: str) -> APIError:
@@ -262,67 +293,56 @@ class HTTPCore:
         )
 
     @staticmethod
-    def json_of(response: httpx.Response, method: str, path: str) -> Any:
-        """The parsed JSON of a successful answer (or `ResponseShapeError`)."""
+    def _read(
+        response: httpx.Response, result: type[T] | Callable[[Any], T], method: str, path: str
+    ) -> T:
+        """A successful answer read into `result` (or `ResponseShapeError` naming the request)."""
         try:
-            return json.loads(response.content)
+            data = json.loads(response.content)
         except ValueError:
             text = response.text[:60]
             raise ResponseShapeError(
                 "(response)", f"expected a JSON body, got {text!r}", method=method, path=path
             ) from None
+        try:
+            if isinstance(result, type) and issubclass(result, BaseModel):
+                return cast(T, parse(result, data))
+            return cast(Callable[[Any], T], result)(data)
+        except ResponseShapeError as exc:
+            raise exc.with_request(method, path) from None
 
-    # -- a whole call --------------------------------------------------------------------------
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Mapping[str, Any] | None = None,
-        auth: TokenSource | None = None,
-        headers: Mapping[str, str] | None = None,
-        idempotent: bool = True,
-        max_retries: int | None = None,
-    ) -> Any:
-        """A call whose JSON answer is returned; errors raised as mapped.
 
-        `idempotent` calls (GET, the mark-read PUT, the token) are retried after any retryable
-        error; others only when the server surely did not act (`surely_not_processed`).
-        """
-        budget = self.budget(max_retries)
-        renewed = False
-        token = auth.token() if auth is not None else None
-        attempt = 0
-        while True:
-            attempt += 1
-            error: ConnectError
-            try:
-                response = self.send_once(
-                    method, path, json_body=json_body, token=token, headers=headers,
-                    attempt=attempt,
-                )
-            except APIConnectionError as exc:
-                error = exc
-            else:
-                if response.is_success:
-                    return self.json_of(response, method, path)
-                error = self.error_for(response, method, path)
-                if (
-                    isinstance(error, AuthenticationError)
-                    and auth is not None
-                    and auth.renewable
-                    and not renewed
-                ):
-                    # The token may have expired early or been revoked: one fresh token, once.
-                    renewed = True
-                    token = auth.token(renew=True)
-                    continue
-            if not (is_retryable(error) if idempotent else surely_not_processed(error)):
-                raise error
-            delay = budget.delay_for(error)
-            if delay is None:
-                raise error
-            budget.wait(delay, error)
+class RecordingTransport(httpx.BaseTransport):
+    """Passes each exchange on and records it (`Recorder`): every try, every 401, one line."""
+
+    def __init__(self, inner: httpx.BaseTransport, recorder: Recorder) -> None:
+        self._inner = inner
+        self._recorder = recorder
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        method = request.method
+        path = request.url.raw_path.decode("ascii")
+        attempt = int(request.extensions.get(ATTEMPT, 1))
+        started = time.perf_counter()
+        try:
+            response = self._inner.handle_request(request)
+            response.read()  # the body, for the record (the client reads it anyway)
+        except httpx.HTTPError as exc:
+            self._recorder.record(
+                method=method, path=path, status=None, duration=time.perf_counter() - started,
+                request_body=request.content, response_body=None, attempt=attempt,
+                error=_transport_error(exc, method, path).message,
+            )
+            raise
+        self._recorder.record(
+            method=method, path=path, status=response.status_code,
+            duration=time.perf_counter() - started, request_body=request.content,
+            response_body=response.content, attempt=attempt, error=None,
+        )
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _brief(error: ConnectError) -> str:

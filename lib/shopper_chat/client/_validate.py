@@ -1,102 +1,107 @@
-"""Checks on the caller's input, made before any request (errors name the argument)."""
+"""Checks on the caller's input, made before any request, with the contract's own types.
+
+A request body is checked by its contract model (`check`), an argument that goes into a path by
+its contract type (`check_id`). What the contract refuses becomes an `InvalidRequestError` naming
+the argument (`param`, the first one) and listing every problem (`problems`) in the API's words;
+an argument of the wrong Python type is an `InvalidTypeError` (also a `TypeError`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from shopper_chat.client._parse import EXPECTED
 from shopper_chat.client.errors import InvalidRequestError, InvalidTypeError
+from shopper_chat.contract import MessageRequest, OptionalText, PositiveInt, RetailerId, problems
 
-__all__ = [
-    "MAX_BODY_CHARS",
-    "check_address",
-    "check_choice",
-    "check_int_id",
-    "check_items",
-    "check_optional_str",
-    "check_str_id",
-    "segment",
-]
-
-MAX_BODY_CHARS = 1000
-"""The API's limit on a chat message body."""
+__all__ = ["check", "check_id", "check_message", "check_number_id", "check_text",
+           "refused", "segment"]
 
 
-def _type_name(value: Any) -> str:
-    return type(value).__name__
+def check(model: type[BaseModel], **fields: Any) -> dict[str, Any]:
+    """The request body of `fields` once the contract's request `model` takes them, or the error
+    saying everything wrong with them. Mappings and sequences are made plain dicts and lists (as
+    the strict models and JSON take them); None is left out of the body."""
+    plain = {name: _plain(value) for name, value in fields.items()}
+    try:
+        model.model_validate(plain)
+    except ValidationError as exc:
+        raise refused(exc) from None
+    return {name: value for name, value in plain.items() if value is not None}
 
 
-def check_str_id(name: str, value: Any) -> str:
-    """A non-empty string id (the retailer's user or order id)."""
-    if not isinstance(value, str):
-        raise InvalidTypeError(f"{name} must be a str, got {_type_name(value)}", param=name)
-    if not value.strip():
-        raise InvalidRequestError(f"{name} can't be blank", param=name)
-    if value != value.strip() or any(ord(c) < 32 for c in value):
-        raise InvalidRequestError(
-            f"{name} must not have surrounding spaces or control characters: {value!r}", param=name
-        )
-    return value
+def check_id(name: str, value: Any) -> str:
+    """A retailer's id (user, order): a string the contract's `RetailerId` takes."""
+    return _checked(_RETAILER_ID, name, value)  # type: ignore[no-any-return]
 
 
-def check_int_id(name: str, value: Any) -> int:
-    """A positive integer id (shopper, batch, service option, hold)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTypeError(f"{name} must be an int, got {_type_name(value)}", param=name)
-    if value <= 0:
-        raise InvalidRequestError(f"{name} must be positive, got {value}", param=name)
-    return value
+def check_number_id(name: str, value: Any) -> int:
+    """An id Instacart gives as a number (shopper, batch, slot, hold): a `PositiveInt`."""
+    return _checked(_NUMBER_ID, name, value)  # type: ignore[no-any-return]
 
 
-def check_optional_str(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidTypeError(f"{name} must be a str or None, got {_type_name(value)}",
-                               param=name)
-    return value
+def check_text(name: str, value: Any) -> str | None:
+    """An optional text (`OptionalText`: a str or None; "" counts as absent)."""
+    return _checked(_TEXT, name, value)  # type: ignore[no-any-return]
 
 
-def check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str):
-        raise InvalidTypeError(f"{name} must be a str, got {_type_name(value)}", param=name)
-    if value not in allowed:
-        raise InvalidRequestError(
-            f"{name} {value!r} is not one of: {', '.join(allowed)}", param=name
-        )
-    return value
+# One-entry mappings, so that a problem is named after the argument.
+_RETAILER_ID: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, RetailerId])
+_NUMBER_ID: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, PositiveInt])
+_TEXT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, OptionalText])
 
 
-def check_address(value: Any) -> dict[str, Any]:
-    """An address mapping with at least `address_line_1` and `postal_code`."""
-    if not isinstance(value, Mapping):
-        raise InvalidTypeError(f"address must be a mapping, got {_type_name(value)}",
-                               param="address")
-    for key in ("address_line_1", "postal_code"):
-        if not isinstance(value.get(key), str) or not value[key].strip():
-            raise InvalidRequestError(f"address.{key} can't be blank", param=f"address.{key}")
-    return dict(value)
+def _checked(adapter: TypeAdapter[dict[str, Any]], name: str, value: Any) -> Any:
+    try:
+        return adapter.validate_python({name: value})[name]
+    except ValidationError as exc:
+        raise refused(exc) from None
 
 
-def check_items(value: Any) -> list[dict[str, Any]]:
-    """Cart items: a non-empty list of mappings, each with `line_num` and `item`."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise InvalidTypeError(f"items must be a list, got {_type_name(value)}", param="items")
-    if not value:
-        raise InvalidRequestError("items can't be blank", param="items")
-    items: list[dict[str, Any]] = []
-    for i, item in enumerate(value):
-        if not isinstance(item, Mapping):
-            raise InvalidTypeError(f"items[{i}] must be a mapping, got {_type_name(item)}",
-                                   param=f"items[{i}]")
-        for key in ("line_num", "item"):
-            if key not in item:
-                raise InvalidRequestError(f"items[{i}].{key} is missing", param=f"items[{i}].{key}")
-        items.append(dict(item))
-    return items
+def check_message(body: str | None = None, image_url: str | None = None) -> MessageRequest:
+    """A chat message as the API will take it, checked before any request: text or an image URL
+    or both ("" counts as absent), at most the contract's length, an http(s) image URL.
+
+    The chat panel and `client.chat.send` both check here. Raises `InvalidRequestError` listing
+    every problem (a text too long and a bad image URL: both), `InvalidTypeError` for a value that
+    is not a str.
+    """
+    try:
+        return MessageRequest.model_validate({"body": body, "image_url": image_url})
+    except ValidationError as exc:
+        error = refused(exc)
+    if error.param == "image_url" and not isinstance(error, InvalidTypeError):
+        hint = f"expected an http(s) URL, got {image_url!r}"
+        error = InvalidRequestError(f"{error.message} ({hint})", param=error.param,
+                                    problems=error.problems)
+    raise error
+
+
+def refused(exc: ValidationError) -> InvalidRequestError:
+    """A validation error of the caller's input as the error to raise."""
+    found = problems(exc, first_index=0)  # a Python caller counts list entries from 0
+    first = exc.errors(include_url=False)[0]
+    if first["type"] in EXPECTED:
+        # A Python value of the wrong type (None for a required one included).
+        given = type(first.get("input")).__name__
+        return InvalidTypeError(f"{found[0].key} must be {EXPECTED[first['type']]}, got {given}",
+                                param=found[0].key, problems=found)
+    return InvalidRequestError("; ".join(str(p) for p in found), param=found[0].key,
+                               problems=found)
 
 
 def segment(value: str | int) -> str:
     """A path segment, escaped (an id with a `/` cannot reach another route)."""
     return quote(str(value), safe="")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -31,9 +31,11 @@ header, a token or a request body.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from shopper_chat.contract import Problem
 
 __all__ = [
     "APIConnectionError",
@@ -81,12 +83,20 @@ class ConfigurationError(ConnectError):
 
 
 class InvalidRequestError(ConnectError, ValueError):
-    """Bad input, refused before any request was made. `param` names the argument."""
+    """Bad input, refused before any request was made.
 
-    def __init__(self, message: str, *, param: str | None = None) -> None:
+    `param` names the (first) faulty argument; `problems` lists every problem found, each a
+    `shopper_chat.contract.Problem` (field key and the API's words), when the contract's types
+    found them.
+    """
+
+    def __init__(
+        self, message: str, *, param: str | None = None, problems: Sequence[Problem] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.problems = tuple(problems)
 
 
 class InvalidTypeError(InvalidRequestError, TypeError):

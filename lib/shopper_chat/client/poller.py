@@ -7,15 +7,19 @@ and turns the difference from the previous poll into events:
   the first poll);
 - `NewMessage(message)`, kind "message": a message id not seen before (each id once, oldest first);
 - `ReadChanged(message)`, kind "read": a seen message's `read` / `read_at` changed;
+- `MetadataChanged(metadata)`, kind "metadata", only with `watch_metadata=True`: the
+  conversation's `metadata` (customer, shoppers, `is_expired`) differs from the last poll's (the
+  first poll always reports it), before that poll's messages;
 - `PollFailed(error, retry_in)`, kind "error": the poll failed; the next one is in `retry_in` s;
 - `Stopped(reason, detail)`, kind "stopped", always the last: reason "state", "timeout",
   "stopped", "expired" or "error".
 
 The state is read before the messages, so every message written before the order reached a stop
 state is delivered before `Stopped(reason="state")`. While the server errs (429, 5xx, timeouts,
-dropped connections) the poller backs off: `interval * 2**failures` up to `max_backoff`, or the
-server's `Retry-After` when it sends one. Errors that polling cannot outlive (unknown order, chat
-not allowed, bad credentials) end it with `Stopped(reason="error")` and `poller.error`.
+dropped connections) the poller backs off with the library's one formula (`backoff_delay`, without
+jitter): `interval * 2**failures` up to `max_backoff`, or the server's `Retry-After` when it sends
+one. Errors that polling cannot outlive (unknown order, chat not allowed, bad credentials) end it
+with `Stopped(reason="error")` and `poller.error`.
 
 `sleep` and `clock` are injectable; the default sleep wakes up at once on `stop()`. The poller
 never prints; its own requests are not retried by the client (it has its own backoff).
@@ -29,22 +33,27 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Union
 
-from shopper_chat.client._models import ORDER_WORKFLOW_STATES, ChatMessage, MessageCache
-from shopper_chat.client._validate import check_str_id
+from shopper_chat.client._http import backoff_delay
+from shopper_chat.client._parse import MessageCache
+from shopper_chat.client._validate import check_id
 from shopper_chat.client.errors import (
     APIConnectionError,
+    APIError,
     ConnectError,
     InvalidRequestError,
     RateLimitError,
     RequestTimeoutError,
     ServerError,
+    WaitTimeout,
 )
+from shopper_chat.contract import ORDER_WORKFLOW_STATES, ChatMessage, ChatMetadata
 
 if TYPE_CHECKING:
     from shopper_chat.client._client import Client
 
 __all__ = [
     "ChatPoller",
+    "MetadataChanged",
     "NewMessage",
     "PollEvent",
     "PollFailed",
@@ -53,6 +62,7 @@ __all__ = [
     "StateChanged",
     "StopReason",
     "Stopped",
+    "wait_for_messages",
 ]
 
 PollerState = Literal["live", "backing_off", "stopped"]
@@ -73,6 +83,15 @@ class ReadChanged:
 
     message: ChatMessage
     kind: Literal["read"] = "read"
+
+
+@dataclass(frozen=True)
+class MetadataChanged:
+    """The conversation's metadata (customer, shoppers, `is_expired`) changed, or was read for
+    the first time (only with `watch_metadata=True`)."""
+
+    metadata: ChatMetadata
+    kind: Literal["metadata"] = "metadata"
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,9 @@ class Stopped:
     kind: Literal["stopped"] = "stopped"
 
 
-PollEvent = Union[NewMessage, ReadChanged, StateChanged, PollFailed, Stopped]  # noqa: UP007
+PollEvent = Union[  # noqa: UP007
+    NewMessage, ReadChanged, MetadataChanged, StateChanged, PollFailed, Stopped
+]
 
 
 def _transient(error: ConnectError) -> bool:
@@ -124,6 +145,7 @@ class ChatPoller:
         clock: a monotonic clock in seconds (for the timeout).
         max_backoff: the longest pause while the server errs.
         watch_state: also read the order's workflow state (needed for `stop_states`).
+        watch_metadata: also report the conversation's metadata (`MetadataChanged`).
     """
 
     def __init__(
@@ -137,8 +159,9 @@ class ChatPoller:
         clock: Callable[[], float] = time.monotonic,
         max_backoff: float = 30.0,
         watch_state: bool = True,
+        watch_metadata: bool = False,
     ) -> None:
-        self.order_id = check_str_id("order_id", order_id)
+        self.order_id = check_id("order_id", order_id)
         if isinstance(stop_states, str):
             raise InvalidRequestError("stop_states must be a list of states, not one string",
                                       param="stop_states")
@@ -160,6 +183,9 @@ class ChatPoller:
         self.timeout = timeout
         self.max_backoff = float(max_backoff)
         self.watch_state = watch_state
+        self.watch_metadata = watch_metadata
+        self.metadata: ChatMetadata | None = None
+        """The conversation's metadata at the last poll (None before the first)."""
         self._sleep = sleep
         self._clock = clock
         self._stop_event = threading.Event()
@@ -218,8 +244,8 @@ class ChatPoller:
                 return [self._finish("error", str(exc))]
             self._failures += 1
             hint = getattr(exc, "retry_after", None)
-            backoff = self.interval * (2 ** self._failures)
-            retry_in = min(self.max_backoff, float(hint) if hint is not None else backoff)
+            retry_in = min(self.max_backoff, float(hint) if hint is not None else
+                           backoff_delay(self._failures, base=self.interval, cap=self.max_backoff))
             self._retry_in = retry_in
             self._state = "backing_off"
             return [PollFailed(exc, retry_in)]
@@ -231,6 +257,10 @@ class ChatPoller:
         if status is not None and status.workflow_state != self.workflow_state:
             events.append(StateChanged(self.workflow_state, status.workflow_state))
             self.workflow_state = status.workflow_state
+        if conversation.metadata != self.metadata:
+            self.metadata = conversation.metadata
+            if self.watch_metadata:
+                events.append(MetadataChanged(conversation.metadata))
         with self._lock:
             for message in conversation.chat_messages:
                 seen = self._by_id.get(message.id)
@@ -279,3 +309,47 @@ class ChatPoller:
     def __repr__(self) -> str:
         return (f"ChatPoller(order_id={self.order_id!r}, state={self._state!r}, "
                 f"messages={len(self._order)}, workflow_state={self.workflow_state!r})")
+
+
+def wait_for_messages(
+    client: Client,
+    order_id: str,
+    *,
+    after: int = 0,
+    sender_type: str | None = "driver",
+    count: int = 1,
+    timeout: float = 30.0,
+    interval: float = 1.0,
+) -> list[ChatMessage]:
+    """Poll until `count` messages newer than message `after` from `sender_type` ("driver",
+    "user", "any" or None: either) are there; returns every such message, oldest first.
+
+    What `client.chat.wait_for_messages` does, starting after the newest message the client has
+    handed its caller. Raises `WaitTimeout` after `timeout` seconds (or when the chat expires),
+    and the API's error when polling cannot go on (unknown order, chat not allowed).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidRequestError("count must be an int >= 1", param="count")
+    if timeout <= 0 or interval <= 0:
+        raise InvalidRequestError("timeout and interval must be positive", param="timeout")
+    settings = client._core.settings
+    poller = ChatPoller(client, order_id, interval=interval, stop_states=(), timeout=timeout,
+                        sleep=settings.sleep, clock=settings.clock, watch_state=False)
+    found: list[ChatMessage] = []
+    for event in poller:
+        if isinstance(event, NewMessage):
+            message = event.message
+            if message.id > after and sender_type in (None, "any", message.sender_type):
+                found.append(message)
+                if len(found) >= count:
+                    poller.stop()  # the rest of this poll's events still come first
+        elif isinstance(event, Stopped):
+            if len(found) >= count:
+                break
+            if event.reason == "error" and isinstance(poller.error, APIError):
+                raise poller.error
+            raise WaitTimeout(
+                f"{count} new message(s) from {sender_type or 'any'} for order {order_id} did "
+                f"not arrive ({event.detail or event.reason}); {len(found)} did."
+            )
+    return found

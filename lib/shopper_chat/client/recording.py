@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from shopper_chat._secret import Secret
+from shopper_chat._time import format_time
 
 __all__ = ["REDACTED", "SECRET_KEYS", "Recorder", "read_recording", "redact"]
 
@@ -94,9 +95,7 @@ class Recorder:
     ) -> None:
         """Write one exchange (`status` None when no answer came: see `error`)."""
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"
-            ),
+            "time": format_time(datetime.now(timezone.utc), milliseconds=True),
             "method": method,
             "path": path,
             "status": status,

@@ -78,8 +78,11 @@ def _message(error: ErrorDetails) -> str:
         return words
 
 
-def problems(error: ValidationError, *, prefix: str = "") -> list[Problem]:
-    """Every problem of a validation error, in the order of the fields, each field once."""
+def problems(error: ValidationError, *, prefix: str = "", first_index: int = 1) -> list[Problem]:
+    """Every problem of a validation error, in the order of the fields, each field once.
+
+    List entries are counted from `first_index`: 1 as the API counts them, 0 for a Python caller.
+    """
     found: list[Problem] = []
     seen: set[str] = set()
     for detail in error.errors(include_url=False):
@@ -87,7 +90,7 @@ def problems(error: ValidationError, *, prefix: str = "") -> list[Problem]:
         context = detail.get("ctx") or {}
         if detail["type"] == "connect" and "key" in context:
             loc = (*loc, context["key"])
-        key = prefix + field_key(loc)
+        key = prefix + field_key(loc, first_index=first_index)
         if key in seen:
             continue  # a union's branches may each report the same field
         seen.add(key)

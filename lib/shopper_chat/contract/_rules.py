@@ -47,6 +47,7 @@ __all__ = [
     "OptionalText",
     "OrderWorkflowState",
     "ParticipantType",
+    "PositiveInt",
     "PositiveNumber",
     "RetailerId",
     "SANDBOX_CALLBACK_EVENTS",
@@ -249,6 +250,7 @@ PositiveNumber = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeNumber = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
+"""An id Instacart gives as a number (shopper, batch, service option, hold): a positive integer."""
 Flag = StrictBool
 
 Timestamp = Annotated[

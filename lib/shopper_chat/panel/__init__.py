@@ -21,12 +21,12 @@ from shopper_chat.panel.model import (
 from shopper_chat.panel.widget import ChatPanel
 
 __all__ = [
-    "MAX_BODY_CHARS",
     "ChatClosedError",
     "ChatEntry",
     "ChatModel",
     "ChatPanel",
     "EmptyMessageError",
+    "MAX_BODY_CHARS",
     "MessageTooLongError",
     "ModelChange",
     "PanelStatus",

@@ -1,6 +1,7 @@
 """Pure HTML for the panel: one bubble, the header, the stylesheet. No widgets, no state.
 
-Every value that came from the server is escaped; only http(s) URLs become `src` attributes.
+Every value that came from the server is escaped; only the image URLs the contract accepts
+(`IMAGE_URL_PATTERN`) and inline pictures become `src` attributes.
 """
 
 from __future__ import annotations
@@ -10,23 +11,27 @@ import re
 from datetime import datetime
 from importlib import resources
 
+from shopper_chat.contract import IMAGE_URL_PATTERN
 from shopper_chat.panel.model import MAX_BODY_CHARS, ChatEntry, PanelStatus
 
 __all__ = ["CSS", "render_counter", "render_empty", "render_entry", "render_header"]
 
 
+_IMAGE_URL = re.compile(IMAGE_URL_PATTERN)
+
+
 def _safe_url(url: str) -> str:
     url = (url or "").strip()
-    return html.escape(url, quote=True) if url.startswith(("http://", "https://")) else ""
+    return html.escape(url, quote=True) if _IMAGE_URL.match(url) else ""
 
 
 _DATA_IMAGE = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml)[;,]", re.IGNORECASE)
 
 
 def _is_picture_url(url: str) -> bool:
-    """http(s) URLs, and inline pictures (`data:image/...`, which the development server may send).
-    A data: picture drawn as a CSS background cannot run script."""
-    return url.startswith(("http://", "https://")) or bool(_DATA_IMAGE.match(url))
+    """The contract's image URLs, and inline pictures (`data:image/...`, which the development
+    server may send). A data: picture drawn as a CSS background cannot run script."""
+    return bool(_IMAGE_URL.match(url) or _DATA_IMAGE.match(url))
 
 
 def _css_url(url: str) -> str:

@@ -29,33 +29,38 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from shopper_chat.client._validate import check_message
 from shopper_chat.client.errors import (
     APIConnectionError,
     APIError,
     ChatNotAllowedError,
     ConnectError,
+    InvalidRequestError,
     NotFoundError,
     WaitTimeout,
 )
 from shopper_chat.client.poller import (
+    MetadataChanged,
     NewMessage,
     PollFailed,
     ReadChanged,
     StateChanged,
     Stopped,
 )
+from shopper_chat.contract import BLANK
+from shopper_chat.contract import MAX_MESSAGE_LENGTH as MAX_BODY_CHARS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shopper_chat.client import ChatMessage, ChatPoller, Client, Conversation
+    from shopper_chat.client import ChatMessage, ChatMetadata, ChatPoller, Client
 
 __all__ = [
-    "MAX_BODY_CHARS",
     "ChatClosedError",
     "ChatEntry",
     "ChatModel",
     "EmptyMessageError",
+    "MAX_BODY_CHARS",
     "MessageTooLongError",
     "ModelChange",
     "PanelStatus",
@@ -63,28 +68,25 @@ __all__ = [
     "describe_error",
 ]
 
-MAX_BODY_CHARS = 1000
-"""The API's limit on a message body (400/1001 "is too long" above it)."""
-
 Role = Literal["customer", "shopper", "other"]
 PollState = Literal["idle", "live", "backing_off", "stopped"]
 StopReason = Literal["state", "timeout", "stopped", "closed", "hidden", "expired", "error",
                      "not_found", "not_allowed", "shutdown"]
 
 
-class EmptyMessageError(ValueError):
+class EmptyMessageError(InvalidRequestError):
     """Neither text nor an image: nothing is sent."""
 
 
-class MessageTooLongError(ValueError):
-    """The text is over the API's 1000-character limit: nothing is sent."""
+class MessageTooLongError(InvalidRequestError):
+    """The text is over the API's limit (`MAX_BODY_CHARS`): nothing is sent."""
 
 
-class ChatClosedError(RuntimeError):
+class ChatClosedError(ConnectError, RuntimeError):
     """The order does not exist, or its chat expired or is not allowed: nothing is sent."""
 
 
-class SendInProgressError(RuntimeError):
+class SendInProgressError(ConnectError, RuntimeError):
     """A send is already on its way; a second one would risk a duplicate."""
 
 
@@ -185,9 +187,9 @@ class ChatModel:
         poller_factory: Callable[..., ChatPoller] | None = None,
     ) -> None:
         if not order_id:
-            raise ValueError("order_id is required")
+            raise InvalidRequestError("order_id is required", param="order_id")
         if interval <= 0:
-            raise ValueError("interval must be positive")
+            raise InvalidRequestError("interval must be positive", param="interval")
         self._client = client
         self.order_id = str(order_id)
         self.stop_states = tuple(stop_states)
@@ -290,27 +292,26 @@ class ChatModel:
 
     # -- the user's actions --------------------------------------------------------------------
     def validate(self, body: str, image_url: str | None = None) -> tuple[str, str]:
-        """The message as it would be sent (trimmed), or raise the reason it would not be."""
-        text = (body or "").strip()
-        image = (image_url or "").strip()
-        if not text and not image:
-            raise EmptyMessageError("Type a message (or add an image URL) first: nothing was sent.")
-        if len(text) > MAX_BODY_CHARS:
-            raise MessageTooLongError(
-                f"The message is {len(text)} characters; the limit is {MAX_BODY_CHARS}: "
-                "nothing was sent."
-            )
-        if image and not image.startswith(("http://", "https://")):
-            raise ValueError("The image URL must start with http:// or https://: nothing was sent.")
-        return text, image
+        """The message as it would be sent (trimmed), or raise the reason it would not be.
+
+        The client's `check_message` decides, as for `client.chat.send`: `EmptyMessageError`,
+        `MessageTooLongError` or `InvalidRequestError` (all of them `InvalidRequestError`s, with
+        every problem in `.problems`).
+        """
+        try:
+            message = check_message((body or "").strip(), (image_url or "").strip())
+        except InvalidRequestError as exc:
+            raise _refused(exc) from None
+        return message.body or "", message.image_url or ""
 
     def send(self, body: str, image_url: str | None = None) -> ChatEntry:
         """Send a customer message once; returns its entry (shown at once, confirmed by a poll).
 
-        Raises `EmptyMessageError`, `MessageTooLongError` or `ValueError` before any request,
-        `SendInProgressError` while another send is on its way, and the client's `ConnectError`s
-        when the server refuses or cannot be reached. Never retries: the client's send already
-        makes ambiguous failures exactly-once, and a second attempt is the user's decision.
+        Raises `EmptyMessageError`, `MessageTooLongError` or `InvalidRequestError` before any
+        request, `SendInProgressError` while another send is on its way, and the client's
+        `ConnectError`s when the server refuses or cannot be reached. Never retries: the client's
+        send already makes ambiguous failures exactly-once, and a second attempt is the user's
+        decision.
         """
         text, image = self.validate(body, image_url)
         if not self._status.chat_open:
@@ -371,7 +372,7 @@ class ChatModel:
         when polling has stopped without them.
         """
         if count < 1:
-            raise ValueError("count must be at least 1")
+            raise InvalidRequestError("count must be at least 1", param="count")
         self.start()
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -437,8 +438,6 @@ class ChatModel:
     # -- the poll loop -------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if not self._initial_load():
-                return
             self._poll_loop()
         except Exception as exc:  # noqa: BLE001 - the loop must end with a reason, not silently
             self._set_stopped("error", f"polling failed unexpectedly: {exc!r}")
@@ -458,88 +457,30 @@ class ChatModel:
             return True
         return False
 
-    def _initial_load(self) -> bool:
-        """Fetch the conversation once, for its metadata; False when polling must not go on."""
-        delay = self.interval
-        while not self._check_stop():
-            try:
-                conversation = self._client.chat.messages(self.order_id)
-            except NotFoundError:
-                self._set_stopped("not_found", _not_found(self.order_id), chat_open=False)
-                return False
-            except ChatNotAllowedError as exc:
-                self._set_stopped("not_allowed", f"chat is not available: {exc}", chat_open=False)
-                return False
-            except ConnectError as exc:
-                self._set_status(poll_state="backing_off", detail=describe_error(exc),
-                                 retry_in=delay)
-                self._sleep(delay)
-                delay = min(delay * 2, 30.0)
-                continue
-            self._apply_metadata(conversation)
-            self._set_status(poll_state="live", detail="", retry_in=None)
-            self._apply_messages(conversation.chat_messages)
-            if conversation.is_expired:
-                self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
-                return False
-            return True
-        return False
-
-    def _apply_metadata(self, conversation: Conversation) -> None:
-        shoppers = conversation.metadata.shoppers
-        self._set_status(
-            customer_name=conversation.customer_name,
-            shopper_name=conversation.shopper_name,
-            shopper_avatar=shoppers[0].avatar_url if shoppers else "",
-        )
-
-    def _refresh_metadata(self) -> None:
-        """A shopper wrote before the panel knew one (the order was batched after it opened)."""
-        try:
-            conversation = self._client.chat.messages(self.order_id)
-        except ConnectError:
-            return  # the next shopper message tries again
-        self._apply_metadata(conversation)
-        with self._lock:
-            stale = [e for e in self._entries.values() if e.role != "other"]
-        self._apply_messages_renamed(stale)
-
     def _make_poller(self) -> ChatPoller:
         from shopper_chat.client.poller import ChatPoller
 
         factory = self._poller_factory or ChatPoller
-        # The panel calls poll_once() and does its own interruptible waiting between polls.
-        return factory(
-            self._client, self.order_id, interval=self.interval, stop_states=self.stop_states
-        )
+        # The panel calls poll_once() and does its own interruptible waiting between polls; the
+        # poller's first poll is the panel's first load (the metadata, then every message).
+        return factory(self._client, self.order_id, interval=self.interval,
+                       stop_states=self.stop_states, watch_metadata=True)
 
     def _poll_loop(self) -> None:
         poller = self._make_poller()
         with self._lock:
             self._poller = poller
-        failures = 0
         while True:
             if self._check_stop():
                 return
-            try:
-                events = poller.poll_once()
-            except NotFoundError:
-                self._set_stopped("not_found", _not_found(self.order_id), chat_open=False)
-                return
-            except ConnectError as exc:
-                # The poller reports ordinary failures as events; anything it raises is treated
-                # the same way: shown, and retried after a pause.
-                failures += 1
-                events = [PollFailed(exc, min(self.interval * 2**failures, 30.0))]
-            else:
-                failures = 0
+            events = poller.poll_once()
             with self._changed:
                 self.poll_count += 1
                 self._changed.notify_all()
             retry_in: float | None = None
-            # A poll's message events come together (after its state change, before a stop):
-            # each run of them is applied at once, so the view gets one change per poll and the
-            # first poll of a long conversation is not one update per message.
+            # A poll's message events come together (after its state and metadata, before a
+            # stop): each run of them is applied at once, so the view gets one change per poll
+            # and the first poll of a long conversation is not one update per message.
             pending: list[NewMessage | ReadChanged] = []
             for event in events:
                 if isinstance(event, (NewMessage, ReadChanged)):
@@ -550,6 +491,8 @@ class ChatModel:
                     pending = []
                 if isinstance(event, StateChanged):
                     self._set_status(workflow_state=event.new)
+                elif isinstance(event, MetadataChanged):
+                    self._apply_metadata(event.metadata)
                 elif isinstance(event, PollFailed):
                     retry_in = event.retry_in
                     self._set_status(poll_state="backing_off", detail=describe_error(event.error),
@@ -572,10 +515,19 @@ class ChatModel:
     def _apply_message_events(self, events: Sequence[NewMessage | ReadChanged]) -> None:
         """Apply one poll's new messages and read changes in one update."""
         self._apply_messages([event.message for event in events])
-        if not self._status.shopper_name and any(
-            isinstance(event, NewMessage) and event.message.from_shopper for event in events
-        ):
-            self._refresh_metadata()
+
+    def _apply_metadata(self, metadata: ChatMetadata) -> None:
+        """The names and avatar from the conversation's metadata; entries shown under the old
+        names are renamed (a shopper joins when the order is batched after the panel opened)."""
+        shoppers = metadata.shoppers
+        self._set_status(
+            customer_name=metadata.customer.display_name if metadata.customer else "",
+            shopper_name=shoppers[0].display_name if shoppers else "",
+            shopper_avatar=shoppers[0].avatar_url if shoppers else "",
+        )
+        with self._lock:
+            named = [e for e in self._entries.values() if e.role != "other"]
+        self._apply_messages_renamed(named)
 
     def _stopped_by_poller(self, event: Stopped, error: ConnectError | None) -> None:
         if isinstance(error, NotFoundError):
@@ -585,6 +537,8 @@ class ChatModel:
         elif event.reason == "state":
             self._set_stopped("state", f"the order reached {event.detail} (the tutorial's rule: "
                                        "chat polling ends there)")
+        elif event.reason == "expired":
+            self._set_stopped("expired", _REASON_TEXT["expired"], chat_open=False)
         elif event.reason == "error":
             self._set_stopped("error", event.detail or "polling failed")
         else:
@@ -731,6 +685,16 @@ _REASON_TEXT: dict[str, str] = {
     "expired": "the chat has expired (messages are kept 24 h after delivery)",
     "timeout": "the poller's time limit was reached",
 }
+
+
+def _refused(error: InvalidRequestError) -> InvalidRequestError:
+    """The client's refusal of a message, as the panel says it (nothing was sent)."""
+    first = error.problems[0] if error.problems else None
+    if first is not None and first.key == "body" and first.message == BLANK:
+        return EmptyMessageError("Type a message (or add an image URL) first: nothing was sent.",
+                                 param="body", problems=error.problems)
+    kind = MessageTooLongError if first is not None and first.key == "body" else InvalidRequestError
+    return kind(f"{error.message}: nothing was sent.", param=error.param, problems=error.problems)
 
 
 def _not_found(order_id: str) -> str:

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 import traitlets
 from ipywidgets.widgets.widget_string import HTMLStyle
 
+from shopper_chat.client.errors import InvalidRequestError, InvalidTypeError
 from shopper_chat.panel._render import (
     CSS,
     render_counter,
@@ -137,7 +138,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         if model is None:
             if client is None or not order_id:
-                raise TypeError("ChatPanel needs a client and an order_id (or a model)")
+                raise InvalidTypeError("ChatPanel needs a client and an order_id (or a model)")
             model = ChatModel(client, order_id, stop_states=stop_states, interval=interval)
         self.model = model
         self._view_lock = threading.RLock()
@@ -327,7 +328,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
             text, image = self._text.value, self._image.value
             try:
                 self.model.validate(text, image)
-            except ValueError as exc:
+            except InvalidRequestError as exc:
                 self._feedback_text(str(exc), "error")
                 return
             self._busy = True

@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class Resource:
-    """One API surface of a client."""
+    """One API surface of a client. It holds no state of its own: only its client."""
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -21,16 +21,14 @@ class Resource:
         self,
         method: str,
         path: str,
-        parse: Callable[[Any], T],
+        result: type[T] | Callable[[Any], T],
         *,
         body: Mapping[str, Any] | None = None,
         idempotent: bool,
     ) -> T:
-        """Call `path` with the retailer's client-credentials token and parse the answer."""
-        data = self._client._call(method, path, auth=self._client._retailer_auth(),
+        """Call `path` with the retailer's client-credentials token; the answer read as `result`."""
+        return self._client._call(method, path, result, auth=self._client._retailer_auth(),
                                   json_body=body, idempotent=idempotent)
-        result: T = self._client._parse(parse, data, method, path)
-        return result
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self._client!r}>"

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, get_args
+from typing import Any
 
-from shopper_chat.client._models import BATCH_WORKFLOW_STATES, Batch, Shopper, _Reader
+from shopper_chat.client._parse import parse
 from shopper_chat.client._validate import (
-    check_choice,
-    check_int_id,
-    check_optional_str,
-    check_str_id,
+    check,
+    check_id,
+    check_number_id,
+    check_text,
     segment,
 )
-from shopper_chat.client.errors import InvalidRequestError, InvalidTypeError, ResponseShapeError
+from shopper_chat.client.errors import InvalidTypeError, ResponseShapeError
 from shopper_chat.client.resources._base import Resource
+from shopper_chat.contract import (
+    AddItemRequest,
+    AdvanceBatchRequest,
+    Batch,
+    BatchType,
+    BatchWorkflowState,
+    CreateBatchRequest,
+    ItemStatus,
+    SandboxCallbackEvent,
+    SandboxCallbackRequest,
+    Shopper,
+    Success,
+    UpdateItemRequest,
+)
 
-__all__ = ["BatchType", "CallbackEvent", "ItemStatus", "Sandbox"]
-
-BatchType = Literal["delivery", "pickup", "delivery_only", "runner_customer"]
-ItemStatus = Literal["found", "replaced", "to_refund", "not_found"]
-CallbackEvent = Literal["canceled", "rescheduled", "late_delivery"]
+__all__ = ["Sandbox"]
 
 
 def _success(data: Any) -> None:
-    if _Reader(data).boolean("success") is not True:
+    if not parse(Success, data).success:
         raise ResponseShapeError("success", "expected true, got false")
 
 
@@ -35,19 +45,21 @@ class Sandbox(Resource):
         self, email: str | None = None, phone: str | None = None, password: str | None = None
     ) -> Shopper:
         """`POST /v2/fulfillment_sandbox/shoppers`: a fictitious shopper (`.id`)."""
-        body: dict[str, Any] = {}
-        for name, value in (("email", email), ("phone", phone), ("password", password)):
-            if check_optional_str(name, value) is not None:
-                body[name] = value
+        # Only the types are checked here: whether an email or a phone number is acceptable is
+        # the Sandbox's to say (its documented "Invalid email", "Invalid phone number").
+        sent = {name: value for name, value in (("email", check_text("email", email)),
+                                                ("phone", check_text("phone", phone)),
+                                                ("password", check_text("password", password)))
+                if value is not None}
         path = "/v2/fulfillment_sandbox/shoppers"
-        return self._retailer("POST", path, Shopper.from_api, body=body, idempotent=False)
+        return self._retailer("POST", path, Shopper, body=sent, idempotent=False)
 
     def create_batch(
         self,
         shopper_id: int,
         orders: Sequence[str | tuple[str, str]],
         batch_type: BatchType = "delivery",
-        workflow_state: str | None = None,
+        workflow_state: BatchWorkflowState | None = None,
     ) -> Batch:
         """`POST /v2/fulfillment_sandbox/batches`: a batch of orders for the shopper.
 
@@ -56,36 +68,21 @@ class Sandbox(Resource):
         if isinstance(orders, (str, bytes)) or not isinstance(orders, Sequence):
             raise InvalidTypeError("orders must be a list of order ids or (order_id, user_id)",
                                    param="orders")
-        if not orders:
-            raise InvalidRequestError("orders can't be blank", param="orders")
-        listed: list[dict[str, str]] = []
-        for i, entry in enumerate(orders):
-            if isinstance(entry, tuple) and len(entry) == 2:
-                listed.append({"id": check_str_id(f"orders[{i}]", entry[0]),
-                               "user_id": check_str_id(f"orders[{i}].user_id", entry[1])})
-            else:
-                listed.append({"id": check_str_id(f"orders[{i}]", entry)})
-        body: dict[str, Any] = {
-            "batch_type": check_choice("batch_type", batch_type, get_args(BatchType)),
-            "shopper_id": check_int_id("shopper_id", shopper_id),
-            "orders": listed,
-        }
-        if workflow_state is not None:
-            body["workflow_state"] = check_choice("workflow_state", workflow_state,
-                                                  BATCH_WORKFLOW_STATES)
+        listed = [{"id": entry[0], "user_id": entry[1]}
+                  if isinstance(entry, tuple) and len(entry) == 2 else {"id": entry}
+                  for entry in orders]
+        sent = check(CreateBatchRequest, batch_type=batch_type, shopper_id=shopper_id,
+                     orders=listed, workflow_state=workflow_state)
         path = "/v2/fulfillment_sandbox/batches"
-        return self._retailer("POST", path, Batch.from_api, body=body, idempotent=False)
+        return self._retailer("POST", path, Batch, body=sent, idempotent=False)
 
-    def advance(self, batch_id: int, workflow_state: str | None = None) -> Batch:
+    def advance(self, batch_id: int, workflow_state: BatchWorkflowState | None = None) -> Batch:
         """`POST /v2/fulfillment_sandbox/batches/{batch_id}/advance`: to `workflow_state`, or to
         the next state when None."""
-        bid = check_int_id("batch_id", batch_id)
-        body: dict[str, Any] = {}
-        if workflow_state is not None:
-            body["workflow_state"] = check_choice("workflow_state", workflow_state,
-                                                  BATCH_WORKFLOW_STATES)
+        bid = check_number_id("batch_id", batch_id)
+        sent = check(AdvanceBatchRequest, workflow_state=workflow_state)
         path = f"/v2/fulfillment_sandbox/batches/{bid}/advance"
-        return self._retailer("POST", path, Batch.from_api, body=body, idempotent=False)
+        return self._retailer("POST", path, Batch, body=sent, idempotent=False)
 
     def add_item(
         self,
@@ -99,19 +96,11 @@ class Sandbox(Resource):
     ) -> None:
         """`POST /v2/fulfillment_sandbox/shoppers/{shopper_id}/orders/{order_id}/items`: the
         shopper adds an item (`item`: `{"upc": ...}` or `{"rrc": ...}`)."""
-        sid = check_int_id("shopper_id", shopper_id)
-        oid = check_str_id("order_id", order_id)
-        if not isinstance(item, Mapping) or not item:
-            raise InvalidTypeError("item must be a mapping such as {'upc': '...'}", param="item")
-        body: dict[str, Any] = {"item": dict(item)}
-        if count is not None:
-            body["count"] = count
-        if weight is not None:
-            body["weight"] = weight
-        if line_num is not None:
-            body["line_num"] = check_str_id("line_num", line_num)
+        sid = check_number_id("shopper_id", shopper_id)
+        oid = check_id("order_id", order_id)
+        sent = check(AddItemRequest, item=item, count=count, weight=weight, line_num=line_num)
         path = f"/v2/fulfillment_sandbox/shoppers/{sid}/orders/{segment(oid)}/items"
-        return self._retailer("POST", path, _success, body=body, idempotent=False)
+        return self._retailer("POST", path, _success, body=sent, idempotent=False)
 
     def update_item(
         self,
@@ -125,33 +114,22 @@ class Sandbox(Resource):
     ) -> None:
         """`PUT .../shoppers/{shopper_id}/orders/{order_id}/items/{line_num}`: found, replaced
         (with `replacement_item`), to_refund or not_found."""
-        sid = check_int_id("shopper_id", shopper_id)
-        oid = check_str_id("order_id", order_id)
+        sid = check_number_id("shopper_id", shopper_id)
+        oid = check_id("order_id", order_id)
         if isinstance(line_num, bool) or not isinstance(line_num, (str, int)):
             raise InvalidTypeError("line_num must be a str or int", param="line_num")
         if isinstance(line_num, str):
-            check_str_id("line_num", line_num)
-        body: dict[str, Any] = {"status": check_choice("status", status, get_args(ItemStatus))}
-        if status == "replaced" and replacement_item is None:
-            raise InvalidRequestError("a replaced item needs replacement_item",
-                                      param="replacement_item")
-        if replacement_item is not None:
-            if not isinstance(replacement_item, Mapping):
-                raise InvalidTypeError("replacement_item must be a mapping",
-                                       param="replacement_item")
-            body["replacement_item"] = dict(replacement_item)
-        if delivered_count is not None:
-            if isinstance(delivered_count, bool) or not isinstance(delivered_count, int):
-                raise InvalidTypeError("delivered_count must be an int", param="delivered_count")
-            body["delivered_count"] = delivered_count
+            check_id("line_num", line_num)
+        sent = check(UpdateItemRequest, status=status, delivered_count=delivered_count,
+                     replacement_item=replacement_item)
         path = (f"/v2/fulfillment_sandbox/shoppers/{sid}/orders/{segment(oid)}/items/"
                 f"{segment(line_num)}")
-        return self._retailer("PUT", path, _success, body=body, idempotent=True)
+        return self._retailer("PUT", path, _success, body=sent, idempotent=True)
 
-    def callback(self, order_id: str, event_name: CallbackEvent) -> None:
+    def callback(self, order_id: str, event_name: SandboxCallbackEvent) -> None:
         """`POST /v2/fulfillment_sandbox/orders/{order_id}/callbacks`: simulate an event
         (`canceled` cancels the order)."""
-        oid = check_str_id("order_id", order_id)
-        body = {"event_name": check_choice("event_name", event_name, get_args(CallbackEvent))}
+        oid = check_id("order_id", order_id)
+        sent = check(SandboxCallbackRequest, event_name=event_name)
         path = f"/v2/fulfillment_sandbox/orders/{segment(oid)}/callbacks"
-        return self._retailer("POST", path, _success, body=body, idempotent=False)
+        return self._retailer("POST", path, _success, body=sent, idempotent=False)
