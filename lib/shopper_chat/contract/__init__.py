@@ -3,6 +3,8 @@
 Neither the client nor the development server owns it; both import it. The server validates
 requests and serializes answers through these models and generates its OpenAPI document from
 them; the client parses answers into the same models and checks its input with the same types.
+The event callbacks (Instacart calls the retailer) are here too: the server sends them, the
+library's receiver (`shopper_chat.listen`) reads them.
 
 A correction to the contract (a field a real server names otherwise, a limit that differs) is one
 edit here.
@@ -54,6 +56,21 @@ from shopper_chat.contract._bodies import (
     UpdateItemRequest,
     User,
 )
+from shopper_chat.contract._events import (
+    BATCH_STATE_EVENTS,
+    CHAT_MESSAGE_CREATED,
+    EVENT_NAMES,
+    FULFILLMENT_EVENT_NAMES,
+    ChatMessageCreated,
+    ChatMessageCreatedMetadata,
+    Event,
+    EventName,
+    FulfillmentEvent,
+    FulfillmentEventMetadata,
+    FulfillmentEventName,
+    fulfillment_event_name,
+    parse_event,
+)
 from shopper_chat.contract._problems import (
     Problem,
     field_key,
@@ -100,6 +117,7 @@ __all__ = [
     "Address",
     "AdvanceBatchRequest",
     "Availability",
+    "BATCH_STATE_EVENTS",
     "BATCH_TYPES",
     "BATCH_WORKFLOW_STATES",
     "BLANK",
@@ -107,9 +125,12 @@ __all__ = [
     "BatchOrder",
     "BatchType",
     "BatchWorkflowState",
+    "CHAT_MESSAGE_CREATED",
     "CHAT_OPEN_STATES",
     "CartItem",
     "ChatMessage",
+    "ChatMessageCreated",
+    "ChatMessageCreatedMetadata",
     "ChatMetadata",
     "Conversation",
     "CreateBatchRequest",
@@ -118,10 +139,17 @@ __all__ = [
     "CreateUserRequest",
     "Customer",
     "DeliveryOptionsRequest",
+    "EVENT_NAMES",
     "ErrorBody",
     "ErrorCode",
     "ErrorEnvelope",
     "ErrorMeta",
+    "Event",
+    "EventName",
+    "FULFILLMENT_EVENT_NAMES",
+    "FulfillmentEvent",
+    "FulfillmentEventMetadata",
+    "FulfillmentEventName",
     "IMAGE_URL_PATTERN",
     "INVALID",
     "ITEM_STATUSES",
@@ -172,6 +200,8 @@ __all__ = [
     "User",
     "WORKFLOWS",
     "field_key",
+    "fulfillment_event_name",
+    "parse_event",
     "problem",
     "problems",
 ]
