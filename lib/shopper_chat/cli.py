@@ -1,4 +1,5 @@
-"""`shopper-chat`: the command line (`serve` starts the development server, `run` the notebooks)."""
+"""`shopper-chat`: the command line (`serve` starts the development server, `run` the notebooks,
+`listen` receives the event callbacks)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     runner.add_arguments(run)
     run.set_defaults(handler=_run)
+
+    listen = commands.add_parser(
+        "listen",
+        help="receive event callbacks and print one line per event",
+        description="Receive Connect's event callbacks like a retailer's OAuth-protected "
+        "endpoint (a token URL and an events URL on loopback) and print one line per event as "
+        "it arrives, until Ctrl-C.",
+    )
+    from shopper_chat import listen as listening
+
+    listening.add_arguments(listen)
+    listen.set_defaults(handler=_listen)
     return parser
 
 
@@ -153,6 +166,12 @@ def _run(args: argparse.Namespace) -> int:
     from shopper_chat import runner
 
     return runner.main(args)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from shopper_chat import listen
+
+    return listen.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
