@@ -79,12 +79,23 @@ def _check_shell_syntax(fence: Fence) -> None:
     assert done.returncode == 0, f"{fence.id}: not valid shell:\n{done.stderr}"
 
 
-def _run_python(fence: Fence, cwd: Path) -> None:
+def _run_python(fence: Fence, cwd: Path, **env: str) -> None:
     """A fresh interpreter of the project's environment, in an empty folder, without Connect
-    settings: what `python` in the activated `.venv` gives a newcomer."""
-    done = subprocess.run([sys.executable, "-c", fence.text], cwd=cwd, env=clean_env(),
+    settings (but `env`): what `python` in the activated `.venv` gives a newcomer."""
+    done = subprocess.run([sys.executable, "-c", fence.text], cwd=cwd, env=clean_env(**env),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, _explain(fence, done)
+
+
+PYTHON = [f for f in EXAMPLES if f.lang == "python"]
+
+
+@pytest.mark.parametrize("fence", PYTHON, ids=[f.id for f in PYTHON])
+def test_python_example_with_real_credentials_exported(fence: Fence, tmp_path: Path) -> None:
+    """The README tells people to export their real server's credentials; without a base URL,
+    every snippet still runs against the embedded development server."""
+    _run_python(fence, tmp_path, CONNECT_CLIENT_ID="retailer-real-id",
+                CONNECT_CLIENT_SECRET="retailer-real-secret")
 
 
 def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
