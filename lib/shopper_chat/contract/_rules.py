@@ -41,6 +41,7 @@ __all__ = [
     "ItemStatus",
     "MAX_MESSAGE_LENGTH",
     "MessageText",
+    "NumericId",
     "NOT_IN_LIST",
     "NonBlank",
     "ORDER_WORKFLOW_STATES",
@@ -231,6 +232,18 @@ RetailerId = Annotated[StrictStr, AfterValidator(_not_blank), Field(pattern=RETA
 
 IdText = Annotated[StrictStr, BeforeValidator(_id_text)]
 """An id the API sends as a string or a number, kept as a string."""
+
+
+def _number_if_digits(value: str) -> int | str:
+    return int(value) if value.isascii() and value.isdigit() else value
+
+
+NumericId = Annotated[
+    IdText,
+    PlainSerializer(_number_if_digits, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+"""An id read as `IdText` that the API writes as a number (the tutorial's `metadata` ids)."""
 
 MessageText = Annotated[Annotated[StrictStr, Field(max_length=MAX_MESSAGE_LENGTH)] | None,
                         BeforeValidator(_absent_if_empty)]  # fmt: skip
