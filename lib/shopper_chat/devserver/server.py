@@ -22,7 +22,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .clock import Clock, parse_time
+from shopper_chat._time import parse_time
+
+from .clock import Clock
 from .exceptions import (
     ConnectHTTPError,
     Forbidden,
@@ -203,8 +205,8 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         or os.environ.get("CONNECT_CLIENT_SECRET")
         or DEFAULT_CLIENT_SECRET,
         timezone_name=config.timezone,
+        info={"version": VERSION, "db": "file" if config.db is not None else "memory"},
     )
-    info = {"version": VERSION, "db": "file" if config.db is not None else "memory"}
     document = openapi_document()
 
     async def openapi(request: Request) -> Response:
@@ -226,7 +228,7 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
     app = Starlette(
         routes=[
             Route("/openapi.json", openapi, methods=["GET"]),
-            *routes(ConnectResponses(backend), EmulatorResponses(backend, info)),
+            *routes(ConnectResponses(backend), EmulatorResponses(backend)),
         ],
         middleware=[Middleware(_EmulatorMiddleware, backend=backend)],
         exception_handlers={
