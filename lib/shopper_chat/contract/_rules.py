@@ -155,6 +155,8 @@ class Messages:
     INVALID_EMAIL = "Invalid email"
     INVALID_PHONE = "Invalid phone number"
     PHONE_TAKEN = "An account already exists with this number"
+    SHOPPER_NOT_FOUND = "Shopper not found"
+    ORDER_NOT_FOUND = "Order not found"
     SEVERAL = "There were issues with your request"
     NOT_FOUND = "Resource not found"
     USER_NOT_FOUND = "User ID not found"

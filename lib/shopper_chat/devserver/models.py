@@ -430,13 +430,13 @@ class ConnectBackend:
 
         def op() -> c.Batch:
             if not self.shoppers.exists(request.shopper_id):
-                raise InvalidParameter("Shopper not found", key="shopper_id")
+                raise InvalidParameter(c.Messages.SHOPPER_NOT_FOUND, key="shopper_id")
             found: list[OrderRecord] = []
             for index, entry in enumerate(request.orders, start=1):
                 key = f"orders[{index}]"
                 order = self._visible_order(caller, entry.id)
                 if order is None or (entry.user_id and entry.user_id != order.user_id):
-                    raise InvalidParameter("Order not found", key=key)
+                    raise InvalidParameter(c.Messages.ORDER_NOT_FOUND, key=key)
                 if order.batch_id is not None or any(o.order_id == order.order_id for o in found):
                     raise InvalidParameter("Order has already been batched", key=key)
                 if order.canceled_at is not None:
