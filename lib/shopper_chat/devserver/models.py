@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -65,7 +65,7 @@ from .records import (
 from .shopper import ScriptedShopper, ScriptError, ShopperScript
 from .store import Store
 
-__all__ = ["CHAT_EXPIRY", "Caller", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
+__all__ = ["CHAT_EXPIRY", "Caller", "ChatPage", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
            "TOKEN_LIFETIME"]  # fmt: skip
 
 TOKEN_LIFETIME = 86400
@@ -87,6 +87,17 @@ class Caller:
     def is_user(self) -> bool:
         """True for a customer's user access token."""
         return self.kind == "user"
+
+
+@dataclass(frozen=True)
+class ChatPage:
+    """A conversation before it is serialized: each message's stored revision, in order (the
+    text changes whenever the message does, e.g. once it is read), the messages of the revisions
+    the caller did not know yet, and the metadata."""
+
+    revisions: list[str]
+    messages: dict[str, c.ChatMessage]
+    metadata: c.ChatMetadata
 
 
 class IssuedToken(TypedDict):
@@ -598,8 +609,9 @@ class ConnectBackend:
     def _message(message: MessageRecord) -> c.ChatMessage:
         return c.ChatMessage(**message.model_dump())
 
-    def list_messages(self, caller: Caller, order_ref: str, internal: bool) -> c.Conversation:
-        """GET /v2/post_checkout/chat/{order_id}/messages."""
+    def chat_page(self, caller: Caller, order_ref: str, internal: bool,
+                  known: Container[str] = ()) -> ChatPage:  # fmt: skip
+        """GET /v2/post_checkout/chat/{order_id}/messages, before it is serialized."""
         order = self._chat_order(caller, order_ref, internal)
         if order.shopper_information_removal:
             raise Forbidden("Shopper information is not available for this order")
@@ -610,16 +622,24 @@ class ConnectBackend:
             id=str(batch.shopper_id), display_name=script.display_name,
             avatar_url=script.avatar_url),)
         expired = self._is_expired(order)
-        messages = [] if expired else self.messages.children(str(order.internal_id))
-        return c.Conversation(
-            chat_messages=tuple(self._message(m) for m in messages),
+        revisions = [] if expired else self.messages.revisions(str(order.internal_id))
+        return ChatPage(
+            revisions=revisions,
+            messages={r: self._message(self.messages.parse(r)) for r in revisions
+                      if r not in known},
             metadata=c.ChatMetadata(
                 customer=c.Customer(id=str(order.customer_internal_id),
                                     display_name=user.first_name if user else ""),
                 shoppers=shoppers,
                 is_expired=expired,
             ),
-        )
+        )  # fmt: skip
+
+    def list_messages(self, caller: Caller, order_ref: str, internal: bool) -> c.Conversation:
+        """GET /v2/post_checkout/chat/{order_id}/messages."""
+        page = self.chat_page(caller, order_ref, internal)
+        return c.Conversation(chat_messages=tuple(page.messages[r] for r in page.revisions),
+                              metadata=page.metadata)  # fmt: skip
 
     def _store_message(self, order: OrderRecord, *, from_shopper: bool, body: str,
                        image: str) -> MessageRecord:  # fmt: skip

@@ -62,6 +62,8 @@ class Store:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.version = 0
+        self._reads: dict[tuple[str, str], list[str]] = {}
+        self._read_version = -1
         self._lock = threading.RLock()
         self._depth = 0
         self._conn = sqlite3.connect(
@@ -123,11 +125,19 @@ class Store:
     def children(self, kind: str, parent: str) -> list[str]:
         """The JSON texts of the records of `kind` under `parent`, by `seq` then insertion."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
-                (kind, parent),
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+            # Pollers read the same conversation again and again between writes: until the next
+            # write, the same read answers the same list (not to be changed by the caller).
+            if self._read_version != self.version:
+                self._reads.clear()
+                self._read_version = self.version
+            texts = self._reads.get((kind, parent))
+            if texts is None:
+                rows = self._conn.execute(
+                    "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
+                    (kind, parent),
+                ).fetchall()
+                texts = self._reads[(kind, parent)] = [text for (text,) in rows]
+            return texts
 
     def find(self, kind: str, field: str, value: Any) -> str | None:
         """The first record of `kind` whose JSON `field` equals `value`."""
@@ -180,7 +190,7 @@ class Table(Generic[R]):
     def get(self, key: str | int) -> R | None:
         """The record with this key, or None."""
         text = self.store.get(self.kind, str(key))
-        return None if text is None else self.record.model_validate_json(text)
+        return None if text is None else self.parse(text)
 
     def exists(self, key: str | int) -> bool:
         """True when a record has this key."""
@@ -189,11 +199,20 @@ class Table(Generic[R]):
     def find(self, field: str, value: Any) -> R | None:
         """The first record whose `field` equals `value`."""
         text = self.store.find(self.kind, field, value)
-        return None if text is None else self.record.model_validate_json(text)
+        return None if text is None else self.parse(text)
 
     def children(self, parent: str) -> list[R]:
         """The records under `parent`, in their order."""
-        return [self.record.model_validate_json(t) for t in self.store.children(self.kind, parent)]
+        return [self.parse(t) for t in self.store.children(self.kind, parent)]
+
+    def revisions(self, parent: str) -> list[str]:
+        """The records under `parent` as stored (`parse` reads one). A record's stored text
+        changes whenever the record does, so it names the record's revision."""
+        return self.store.children(self.kind, parent)
+
+    def parse(self, revision: str) -> R:
+        """A record from its stored text."""
+        return self.record.model_validate_json(revision)
 
     def put(self, record: R) -> None:
         """Insert or replace."""
