@@ -175,3 +175,56 @@ def test_a_conversation_is_written_as_canonical_json_and_follows_each_change(qui
     assert [m["read"] for m in again["chat_messages"]] == [False, True]
     assert again["chat_messages"][1]["read_at"] is not None
     assert again["metadata"] == document["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("body", "image_url", "verdict"),
+    [
+        ("hi", "HTTPS://example.com/a.png", ("image_url", "is invalid")),
+        ("hi", "http://", ("image_url", "is invalid")),
+        ("hi", "https://a b", ("image_url", "is invalid")),
+        ("x" * 1000, "", None),
+        ("x" * 1001, "", ("body", "is too long (maximum is 1000 characters)")),
+        ("", "", ("body", "can't be blank")),
+        ("", "https://example.com/a.png", None),
+    ],
+)
+def test_the_contracts_message_verdicts(
+    quiet: Api, body: str, image_url: str, verdict: tuple[str, str] | None
+) -> None:
+    shop = quiet.shopping()
+    answer = quiet.send(shop.token, shop.order_id, body, image_url)
+    if verdict is None:
+        assert answer.status_code == 200, answer.text
+    else:
+        key, message = verdict
+        assert assert_error(answer, 400, 1001, key)["error"]["message"] == message
+
+
+def test_text_too_long_and_a_bad_image_are_both_listed_in_a_9999(quiet: Api) -> None:
+    shop = quiet.shopping()
+    answer = quiet.send(shop.token, shop.order_id, "x" * 1001, "https://a b")
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": {
+            "message": "There were issues with your request",
+            "code": 9999,
+            "errors": [
+                {"error": {"message": "is too long (maximum is 1000 characters)", "code": 1001},
+                 "meta": {"key": "body"}},
+                {"error": {"message": "is invalid", "code": 1001}, "meta": {"key": "image_url"}},
+            ],
+        },
+        "meta": {},
+    }  # fmt: skip
+    assert quiet.messages(shop.token, shop.order_id)["chat_messages"] == []
+
+
+def test_post_checks_the_order_before_the_fields_and_the_fields_before_chat_closed(
+    quiet: Api,
+) -> None:
+    quiet.create_order("u", "o")  # no batch yet: chat closed
+    token = quiet.user_token("u")
+    assert_error(quiet.send(token, "nope", "x" * 1001), 404, 4000)
+    assert_error(quiet.send(token, "o", "x" * 1001), 400, 1001, "body")
+    assert_error(quiet.send(token, "o", "hi"), 403, None)
