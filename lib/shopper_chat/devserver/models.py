@@ -62,7 +62,7 @@ from .records import (
     UserRecord,
     Window,
 )
-from .shopper import ScriptedShopper, ScriptError, ShopperScript
+from .shopper import PICTURES, ScriptedShopper, ScriptError, ShopperScript
 from .store import Store
 
 __all__ = ["CHAT_EXPIRY", "Caller", "ChatPage", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
@@ -728,6 +728,12 @@ class ConnectBackend:
             return self._message(message)
 
         return self._atomic(op)
+
+    def picture(self, name: str) -> str:
+        """GET /_emulator/images/{name}: a picture scripts may point at (SVG)."""
+        if name not in PICTURES:
+            raise ResourceNotFound()
+        return PICTURES[name]
 
     def next_due(self) -> float | None:
         """When the scripted shopper's next action is due (Unix seconds), or None."""

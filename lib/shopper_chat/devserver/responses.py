@@ -124,6 +124,11 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
+def _no_credentials_in_url(request: Request) -> None:
+    if {"client_id", "client_secret"} & set(request.query_params.keys()):
+        raise Forbidden("Client credentials must be sent in the request body, not the URL")
+
+
 def _internal(request: Request) -> bool:
     return request.headers.get("x-treat-ids-as-internal", "").strip().lower() == "true"
 
@@ -147,8 +152,7 @@ class ConnectResponses:
 
     # tokens -------------------------------------------------------------
     async def create_token(self, request: Request) -> Response:
-        if {"client_id", "client_secret"} & set(request.query_params.keys()):
-            raise Forbidden("Client credentials must be sent in the request body, not the URL")
+        _no_credentials_in_url(request)
         body = parse(c.TokenRequest, await read_json(request))
         issued = self.backend.create_token(
             client_id=body.client_id, client_secret=body.client_secret,
@@ -258,13 +262,6 @@ class ConnectResponses:
         return render(self.backend.mark_messages_read(caller, order, _internal(request)))
 
 
-_REPLACEMENT_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160" \
-viewBox="0 0 240 160"><rect width="240" height="160" rx="12" fill="#fff8dc"/>\
-<path d="M50 110 C90 150 170 140 195 70 C200 60 190 55 185 65 C160 120 100 125 60 95 Z" \
-fill="#f5d43b" stroke="#8a6d00" stroke-width="3"/><text x="120" y="30" font-family="sans-serif" \
-font-size="16" text-anchor="middle" fill="#333">Suggested replacement</text></svg>"""
-
-
 class EmulatorResponses:
     """The control plane under /_emulator/ (never part of the Connect API)."""
 
@@ -324,6 +321,5 @@ class EmulatorResponses:
         return render(self.backend.configure_shopper(body))
 
     async def image(self, request: Request) -> Response:
-        if request.path_params["name"] != "replacement.svg":
-            raise ResourceNotFound()
-        return Response(_REPLACEMENT_SVG, media_type="image/svg+xml")
+        picture = self.backend.picture(request.path_params["name"])
+        return Response(picture, media_type="image/svg+xml")

@@ -43,6 +43,7 @@ from .store import Store
 
 __all__ = [
     "DEFAULT_GREETING",
+    "PICTURES",
     "Replacement",
     "ReplyRule",
     "ChatRoom",
@@ -58,6 +59,15 @@ DEFAULT_GREETING = (
     "Hi, this is Zelma, your shopper. I'm just getting started on your shopping list."
 )
 PLACEHOLDERS = frozenset({"customer_name", "shopper_name", "message", "base_url"})
+
+_REPLACEMENT_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160" \
+viewBox="0 0 240 160"><rect width="240" height="160" rx="12" fill="#fff8dc"/>\
+<path d="M50 110 C90 150 170 140 195 70 C200 60 190 55 185 65 C160 120 100 125 60 95 Z" \
+fill="#f5d43b" stroke="#8a6d00" stroke-width="3"/><text x="120" y="30" font-family="sans-serif" \
+font-size="16" text-anchor="middle" fill="#333">Suggested replacement</text></svg>"""
+"""The picture at `{base_url}/_emulator/images/replacement.svg`."""
+PICTURES = {"replacement.svg": _REPLACEMENT_SVG}
+"""The pictures the server serves for scripts (by file name)."""
 
 
 class ScriptError(ValueError):
