@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Record", "Store", "Table"]
+__all__ = ["FORMAT", "Record", "Store", "Table"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -31,6 +31,9 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_parent ON records (kind, parent, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+FORMAT = 2
+"""The records' format: typed records (1 was plain dictionaries, with Unix-second times)."""
 
 
 class Record(BaseModel):
@@ -73,6 +76,12 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        if self.get_meta("format") != FORMAT:
+            if self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is not None:
+                self._conn.close()
+                raise ValueError(f"{path} holds records of an earlier shopper-chat, which this "
+                                 "version cannot read: remove it or give another --db file")
+            self.set_meta("format", FORMAT)
 
     def close(self) -> None:
         """Close the database."""
@@ -173,6 +182,7 @@ class Store:
             self._conn.execute("DELETE FROM records")
             self._conn.execute("DELETE FROM meta")
             self.version += 1
+            self.set_meta("format", FORMAT)
 
     def table(self, record: type[R]) -> Table[R]:
         """The records of one type, read and written as typed objects."""
