@@ -228,3 +228,32 @@ def test_post_checks_the_order_before_the_fields_and_the_fields_before_chat_clos
     assert_error(quiet.send(token, "nope", "x" * 1001), 404, 4000)
     assert_error(quiet.send(token, "o", "x" * 1001), 400, 1001, "body")
     assert_error(quiet.send(token, "o", "hi"), 403, None)
+
+
+def test_a_chat_get_is_byte_for_byte_the_conversation_models_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The GET reuses each message's JSON; with room for only two, the cache is trimmed on every
+    # GET, and the answer must still be what the contract's model writes.
+    import httpx
+    from shopper_chat.devserver import start
+    from shopper_chat.devserver.responses import Conversations
+
+    monkeypatch.setattr(Conversations, "LIMIT", 2)
+    with (
+        start(seed=1, clock="2026-01-15T17:00:00Z", shopper=False) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        api = Api(http)
+        shop = api.shopping()
+        url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+        caller = server.backend.authenticate(shop.token)
+        for text in ("one", "two ✓", 'three "quoted"'):
+            api.send(shop.token, shop.order_id, text)
+            _shopper_says(api, shop.order_id, text.upper())
+            for _ in range(2):
+                expected = server.backend.list_messages(caller, shop.order_id, False)
+                assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()
+        http.put(url, headers=auth(shop.token))
+        expected = server.backend.list_messages(caller, shop.order_id, False)
+        assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()
