@@ -6,13 +6,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: run test lab install install-test install-lab browser lint
+.PHONY: run test lab install install-test install-lab browser jq lint
 
 run: install
 	$(VENV)/bin/shopper-chat run
 
 # Without the developer's own Connect settings: the notebooks' kernels would inherit them.
-test: install-test browser lint
+test: install-test browser jq lint
 	env -u CONNECT_BASE_URL -u CONNECT_CLIENT_ID -u CONNECT_CLIENT_SECRET -u CONNECT_USER_TOKEN \
 	  $(VENV)/bin/pytest
 
@@ -49,6 +49,13 @@ browser:
 	    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
 	  else echo "chromium is missing: install it (Debian: apt-get install chromium) for the browser test"; fi; }
 
+# The curl walkthrough (examples/curl_walkthrough.sh, run by the tests) reads its JSON with jq.
+jq:
+	@command -v jq >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q jq >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q jq >/dev/null; }; \
+	  else echo "jq is missing: install it (Debian: apt-get install jq) for the curl walkthrough's test"; fi; }
+
 lint: install-test
-	$(VENV)/bin/ruff check lib tests benchmarks
+	$(VENV)/bin/ruff check lib tests benchmarks examples
 	$(VENV)/bin/mypy

@@ -175,3 +175,85 @@ def test_a_conversation_is_written_as_canonical_json_and_follows_each_change(qui
     assert [m["read"] for m in again["chat_messages"]] == [False, True]
     assert again["chat_messages"][1]["read_at"] is not None
     assert again["metadata"] == document["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("body", "image_url", "verdict"),
+    [
+        ("hi", "HTTPS://example.com/a.png", ("image_url", "is invalid")),
+        ("hi", "http://", ("image_url", "is invalid")),
+        ("hi", "https://a b", ("image_url", "is invalid")),
+        ("x" * 1000, "", None),
+        ("x" * 1001, "", ("body", "is too long (maximum is 1000 characters)")),
+        ("", "", ("body", "can't be blank")),
+        ("", "https://example.com/a.png", None),
+    ],
+)
+def test_the_contracts_message_verdicts(
+    quiet: Api, body: str, image_url: str, verdict: tuple[str, str] | None
+) -> None:
+    shop = quiet.shopping()
+    answer = quiet.send(shop.token, shop.order_id, body, image_url)
+    if verdict is None:
+        assert answer.status_code == 200, answer.text
+    else:
+        key, message = verdict
+        assert assert_error(answer, 400, 1001, key)["error"]["message"] == message
+
+
+def test_text_too_long_and_a_bad_image_are_both_listed_in_a_9999(quiet: Api) -> None:
+    shop = quiet.shopping()
+    answer = quiet.send(shop.token, shop.order_id, "x" * 1001, "https://a b")
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": {
+            "message": "There were issues with your request",
+            "code": 9999,
+            "errors": [
+                {"error": {"message": "is too long (maximum is 1000 characters)", "code": 1001},
+                 "meta": {"key": "body"}},
+                {"error": {"message": "is invalid", "code": 1001}, "meta": {"key": "image_url"}},
+            ],
+        },
+        "meta": {},
+    }  # fmt: skip
+    assert quiet.messages(shop.token, shop.order_id)["chat_messages"] == []
+
+
+def test_post_checks_the_order_before_the_fields_and_the_fields_before_chat_closed(
+    quiet: Api,
+) -> None:
+    quiet.create_order("u", "o")  # no batch yet: chat closed
+    token = quiet.user_token("u")
+    assert_error(quiet.send(token, "nope", "x" * 1001), 404, 4000)
+    assert_error(quiet.send(token, "o", "x" * 1001), 400, 1001, "body")
+    assert_error(quiet.send(token, "o", "hi"), 403, None)
+
+
+def test_a_chat_get_is_byte_for_byte_the_conversation_models_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The GET reuses each message's JSON; with room for only two, the cache is trimmed on every
+    # GET, and the answer must still be what the contract's model writes.
+    import httpx
+    from shopper_chat.devserver import start
+    from shopper_chat.devserver.responses import Conversations
+
+    monkeypatch.setattr(Conversations, "LIMIT", 2)
+    with (
+        start(seed=1, clock="2026-01-15T17:00:00Z", shopper=False) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        api = Api(http)
+        shop = api.shopping()
+        url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+        caller = server.backend.authenticate(shop.token)
+        for text in ("one", "two ✓", 'three "quoted"'):
+            api.send(shop.token, shop.order_id, text)
+            _shopper_says(api, shop.order_id, text.upper())
+            for _ in range(2):
+                expected = server.backend.list_messages(caller, shop.order_id, False)
+                assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()
+        http.put(url, headers=auth(shop.token))
+        expected = server.backend.list_messages(caller, shop.order_id, False)
+        assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()

@@ -1,7 +1,9 @@
-"""/openapi.json: the Connect routes, and every response of a full walk matches its schema."""
+"""/openapi.json: generated, committed, the Connect routes and the control plane apart, and every
+response of a full walk matches its schema."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,20 +11,10 @@ import jsonschema
 import pytest
 from devserver_helpers import ADDRESS, ITEMS, Api, auth
 from shopper_chat.devserver import create_app
+from shopper_chat.devserver.openapi import openapi_document, render
+from shopper_chat.devserver.urls import CONNECT, CONTROL
 
-
-def _nullable(schema: Any) -> Any:
-    """OpenAPI 3.0 `nullable` as JSON Schema."""
-    if isinstance(schema, dict):
-        out = {k: _nullable(v) for k, v in schema.items() if k != "nullable"}
-        if schema.get("nullable") and "type" in out:
-            out["type"] = [out["type"], "null"]
-            if "enum" in out:
-                out["enum"] = [*out["enum"], None]
-        return out
-    if isinstance(schema, list):
-        return [_nullable(v) for v in schema]
-    return schema
+COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
 
 
 @pytest.fixture()
@@ -37,8 +29,18 @@ def _check(document: dict[str, Any], method: str, template: str, response: httpx
     status = str(response.status_code)
     assert status in operation["responses"], f"{method} {template} answered {status}"
     schema = operation["responses"][status]["content"]["application/json"]["schema"]
-    full = _nullable({**schema, "components": document["components"]})
-    jsonschema.Draft4Validator(full).validate(response.json())
+    full = {**schema, "components": document["components"]}
+    jsonschema.Draft202012Validator(full).validate(response.json())
+
+
+def test_the_committed_document_is_the_one_the_server_serves(api: Api) -> None:
+    served = api.http.get("/openapi.json")
+    assert served.headers["content-type"] == "application/json"
+    expected = render(openapi_document())
+    assert COMMITTED.read_text(encoding="utf-8") == expected, (
+        "openapi.json is stale: run `python -m shopper_chat.devserver.openapi > openapi.json`"
+    )
+    assert served.text == expected
 
 
 def test_every_connect_route_is_documented_and_the_control_plane_apart(
@@ -51,9 +53,14 @@ def test_every_connect_route_is_documented_and_the_control_plane_apart(
     documented = set(document["paths"])
     assert documented == connect
     assert set(document["x-emulator"]["paths"]) == control
-    for path in documented:
-        for operation in document["paths"][path].values():
-            assert {"200", "400", "401", "404", "429", "500", "503"} <= set(operation["responses"])
+    for op in CONNECT:
+        operation = document["paths"][op.path][op.method.lower()]
+        listed = set(operation["responses"])
+        assert {"200", "default", "429", "500", "503"} | {str(s) for s in op.errors} <= listed
+        assert op.path == "/v2/oauth/token" or "401" in listed
+    for op in CONTROL:
+        operation = document["x-emulator"]["paths"][op.path][op.method.lower()]
+        assert {"200", "default"} | {str(s) for s in op.errors} <= set(operation["responses"])
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
@@ -134,3 +141,34 @@ def test_responses_match_the_document(api: Api, document: dict[str, Any]) -> Non
     http.post("/_emulator/faults", json={"path": "/v2/*", "status": 429, "retry_after": 1,
                                          "times": 1})  # fmt: skip
     check(d, "GET", chat, http.get(url, headers=auth(t)))
+
+
+def test_control_plane_answers_match_their_schemas(api: Api, document: dict[str, Any]) -> None:
+    shop = api.shopping()
+    control = document["x-emulator"]
+
+    def check(method: str, template: str, response: httpx.Response) -> None:
+        operation = control["paths"][template][method.lower()]
+        schema = operation["responses"][str(response.status_code)]["content"]
+        full = {**schema["application/json"]["schema"], "x-emulator": control}
+        jsonschema.Draft202012Validator(full).validate(response.json())
+
+    http = api.http
+    order = "/_emulator/orders/{order_id}"
+    check("GET", "/_emulator/health", http.get("/_emulator/health"))
+    check("GET", "/_emulator/clock", http.get("/_emulator/clock"))
+    check("POST", "/_emulator/clock", http.post("/_emulator/clock", json={"advance_seconds": 1}))
+    check("POST", "/_emulator/clock", http.post("/_emulator/clock", json={"real": False}))
+    check("GET", order, http.get(f"/_emulator/orders/{shop.order_id}"))
+    check("GET", order, http.get("/_emulator/orders/nope"))
+    messages = order + "/shopper_messages"
+    check("POST", messages, http.post(f"/_emulator/orders/{shop.order_id}/shopper_messages",
+                                      json={"body": "Found it"}))  # fmt: skip
+    check("POST", "/_emulator/faults", http.post("/_emulator/faults", json={"status": 503}))
+    check("GET", "/_emulator/faults", http.get("/_emulator/faults"))
+    check("DELETE", "/_emulator/faults", http.delete("/_emulator/faults"))
+    check("GET", "/_emulator/shopper", http.get("/_emulator/shopper"))
+    check("PUT", "/_emulator/shopper", http.put("/_emulator/shopper", json={"reply_delay": 1}))
+    check("POST", "/_emulator/seed", http.post("/_emulator/seed", json={"seed": 3}))
+    check("POST", "/_emulator/reset", http.post("/_emulator/reset", json={"colour": 1}))
+    check("POST", "/_emulator/reset", http.post("/_emulator/reset"))

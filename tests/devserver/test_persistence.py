@@ -49,3 +49,18 @@ def test_time_never_goes_backwards_across_a_restart(tmp_path: Path) -> None:
         assert http.get("/_emulator/clock").json()["now"] == "2026-01-15T18:00:00Z"
         sent = Api(http).send(shop.token, shop.order_id, "after the restart").json()
         assert sent["created_at"] == "2026-01-15T18:00:00Z"
+
+
+def test_a_file_of_an_earlier_version_is_refused_with_a_sentence(tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+    from shopper_chat.devserver.store import Store
+
+    db = tmp_path / "old.sqlite3"
+    Store(str(db)).close()
+    with sqlite3.connect(db) as conn:  # what the dictionaries of format 1 left behind
+        conn.execute("DELETE FROM meta")
+        conn.execute("INSERT INTO records (kind, id, data) VALUES ('user', 'u', '{}')")
+    with pytest.raises(ValueError, match="earlier shopper-chat"):
+        start(db=db)

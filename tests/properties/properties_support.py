@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shopper_chat import contract
 from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, create_app
 from shopper_chat.devserver.models import Caller, ConnectBackend
 
@@ -58,18 +59,19 @@ def order_in_picking(backend: ConnectBackend, user_id: str = "customer-1",
     """A customer, a delivery order, a shopper and a batch (created in `batch_state`, default
     `acknowledged`, then advanced to `advance_to`)."""
     retailer = token(backend)
-    backend.create_user(retailer, {"user_id": user_id, "first_name": "Sierra", "last_name": None,
-                                   "phone_number": None, "locale": None})
-    option = backend.list_delivery_options(retailer, user_id)["service_options"][0]
-    hold = backend.reserve_service_option(retailer, user_id, option["id"])
-    backend.create_delivery_order(retailer, user_id, {
-        "order_id": order_id, "service_option_hold_id": hold["service_option_hold"]["id"],
+    backend.create_user(retailer, contract.CreateUserRequest(user_id=user_id, first_name="Sierra"))
+    option = backend.list_delivery_options(retailer, user_id).service_options[0]
+    hold = backend.reserve_service_option(retailer, user_id, option.id)
+    backend.create_delivery_order(retailer, user_id, contract.CreateOrderRequest.model_validate({
+        "order_id": order_id, "service_option_hold_id": hold.service_option_hold.id,
         "initial_tip_cents": 0, "address": ADDRESS, "items": ITEMS,
-    })
-    shopper = backend.create_shopper(retailer, None, None, None)
-    batch = backend.create_batch(retailer, batch_type, shopper["id"],
-                                 [{"id": order_id, "user_id": user_id}], batch_state)
+    }))
+    shopper = backend.create_shopper(retailer, contract.CreateShopperRequest())
+    batch = backend.create_batch(retailer, contract.CreateBatchRequest.model_validate({
+        "batch_type": batch_type, "shopper_id": shopper.id,
+        "orders": [{"id": order_id, "user_id": user_id}], "workflow_state": batch_state,
+    }))
     if advance_to is not None:
-        backend.advance_batch(retailer, batch["id"], advance_to)
-    return Order(user_id, order_id, shopper["id"], batch["id"], retailer,
+        backend.advance_batch(retailer, batch.id, advance_to)
+    return Order(user_id, order_id, shopper.id, batch.id, retailer,
                  token(backend, user_id))

@@ -53,8 +53,8 @@ class ChatStore(RuleBasedStateMachine):
     def read(self, caller: Any = None) -> list[dict[str, Any]]:
         answer = self.backend.list_messages(caller or self.order.customer, self.order.order_id,
                                             False)
-        assert answer["metadata"]["is_expired"] is False
-        messages: list[dict[str, Any]] = answer["chat_messages"]
+        assert answer.metadata.is_expired is False
+        messages = [m.model_dump(mode="json") for m in answer.chat_messages]
         ids = [m["id"] for m in messages]
         assert ids == sorted(set(ids)), "ids are not strictly increasing"
         for message in messages:
@@ -94,8 +94,8 @@ class ChatStore(RuleBasedStateMachine):
             assert len(self.read()) == before
             return
         assert self.open()
-        assert sent["id"] > self.last_max and sent["type"] == "CHAT"
-        stored = {m["id"]: m for m in self.read()}[sent["id"]]
+        assert sent.id > self.last_max and sent.type == "CHAT"
+        stored = {m["id"]: m for m in self.read()}[sent.id]
         assert (stored["sender_type"], stored["body"], stored["image"], stored["read"]) == (
             "user", body, image, False)
 
@@ -107,8 +107,8 @@ class ChatStore(RuleBasedStateMachine):
             assert not self.open()
             return
         assert self.open()
-        assert posted["sender_type"] == "driver" and posted["read"] is False
-        assert posted["id"] > self.last_max
+        assert posted.sender_type == "driver" and posted.read is False
+        assert posted.id > self.last_max
         self.read()
 
     @rule()
@@ -116,7 +116,7 @@ class ChatStore(RuleBasedStateMachine):
         before = {m["id"]: m for m in self.read()}
         unread = [i for i, m in before.items() if m["sender_type"] == "driver" and not m["read"]]
         count = self.backend.mark_messages_read(self.order.customer, self.order.order_id,
-                                                False)["messages_read_count"]
+                                                False).messages_read_count
         assert count == len(unread)
         self.read_total += count
         after = {m["id"]: m for m in self.read()}
@@ -145,7 +145,7 @@ class ChatStore(RuleBasedStateMachine):
             answer = self.backend.advance_batch(self.order.retailer, self.order.batch_id, state)
         except InvalidParameter:
             return
-        self.state = answer["workflow_state"]
+        self.state = str(answer.workflow_state)
 
     @rule(body=BODIES)
     def another_customer_chats_elsewhere(self, body: str) -> None:

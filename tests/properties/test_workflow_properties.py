@@ -78,10 +78,10 @@ def test_any_advance_sequence_through_the_backend_follows_the_table(
             assert (exc.status_code, exc.code, exc.key) == (400, 1001, "workflow_state")
         else:
             assert allowed, (current, target)
-            assert answer == {"id": order.batch_id, "workflow_state": expected}
+            assert (answer.id, answer.workflow_state) == (order.batch_id, expected)
         current = expected
         status = backend.get_order_status(order.customer, order.order_id)
-        assert status["workflow_state"] == workflow.order_state(current)
+        assert status.workflow_state == workflow.order_state(current)
 
 
 @settings(max_examples=20, derandomize=True, deadline=None)
@@ -101,4 +101,4 @@ def test_another_customers_token_cannot_advance_the_batch() -> None:
     other = order_in_picking(backend, user_id="customer-2", order_id="order-2")
     with pytest.raises(ResourceNotFound):
         backend.advance_batch(other.customer, mine.batch_id, None)
-    assert backend.get_order_status(mine.customer, mine.order_id)["workflow_state"] == "picking"
+    assert backend.get_order_status(mine.customer, mine.order_id).workflow_state == "picking"

@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from shopper_chat.contract._rules import (
     BLANK,
@@ -28,6 +36,7 @@ from shopper_chat.contract._rules import (
     NonBlank,
     NonNegativeInt,
     NonNegativeNumber,
+    NumericId,
     OptionalText,
     OrderWorkflowState,
     ParticipantType,
@@ -166,15 +175,19 @@ class CartItem(Echoed):
 
     line_num: NonBlank
     item: ItemCode
-    count: PositiveNumber | None = None
     weight: PositiveNumber | None = None
+    # Checked as a field (after `weight`), not once the whole item is valid, so that a missing
+    # amount is listed beside the item's other problems.
+    count: PositiveNumber | None = Field(default=None, validate_default=True)
     special_instructions: OptionalText = None
 
-    @model_validator(mode="after")
-    def _an_amount(self) -> CartItem:
-        if self.count is None and self.weight is None:
-            raise problem(BLANK, key="count")
-        return self
+    @field_validator("count")
+    @classmethod
+    def _an_amount(cls, count: float | None, info: ValidationInfo) -> float | None:
+        # `weight` is absent from `info.data` when it was itself refused.
+        if count is None and info.data.get("weight", 0) is None:
+            raise problem(BLANK)
+        return count
 
 
 class DeliveryOptionsRequest(Request):
@@ -472,14 +485,14 @@ class ChatMessage(Response):
 class Customer(Response):
     """`metadata.customer`."""
 
-    id: IdText = ""
+    id: NumericId = ""
     display_name: str = ""
 
 
 class ShopperProfile(Response):
     """One of `metadata.shoppers`."""
 
-    id: IdText = ""
+    id: NumericId = ""
     display_name: str = ""
     avatar_url: str = ""
 

@@ -41,6 +41,7 @@ __all__ = [
     "ItemStatus",
     "MAX_MESSAGE_LENGTH",
     "MessageText",
+    "NumericId",
     "NOT_IN_LIST",
     "NonBlank",
     "ORDER_WORKFLOW_STATES",
@@ -155,6 +156,8 @@ class Messages:
     INVALID_EMAIL = "Invalid email"
     INVALID_PHONE = "Invalid phone number"
     PHONE_TAKEN = "An account already exists with this number"
+    SHOPPER_NOT_FOUND = "Shopper not found"
+    ORDER_NOT_FOUND = "Order not found"
     SEVERAL = "There were issues with your request"
     NOT_FOUND = "Resource not found"
     USER_NOT_FOUND = "User ID not found"
@@ -232,6 +235,18 @@ RetailerId = Annotated[StrictStr, AfterValidator(_not_blank), Field(pattern=RETA
 
 IdText = Annotated[StrictStr, BeforeValidator(_id_text)]
 """An id the API sends as a string or a number, kept as a string."""
+
+
+def _number_if_digits(value: str) -> int | str:
+    return int(value) if value.isascii() and value.isdigit() else value
+
+
+NumericId = Annotated[
+    IdText,
+    PlainSerializer(_number_if_digits, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+]
+"""An id read as `IdText` that the API writes as a number (the tutorial's `metadata` ids)."""
 
 MessageText = Annotated[Annotated[StrictStr, Field(max_length=MAX_MESSAGE_LENGTH)] | None,
                         BeforeValidator(_absent_if_empty)]  # fmt: skip

@@ -5,23 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["Clock", "format_time", "parse_time"]
-
-
-def parse_time(value: str) -> datetime:
-    """Parse an ISO 8601 moment (`Z` or an offset; naive means UTC) into an aware UTC datetime."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with a `Z`, to the second (the tutorial's `2021-07-09T17:24:12Z`)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+__all__ = ["Clock"]
 
 
 class Clock:

@@ -13,13 +13,19 @@ ConnectHTTPError                       status  code  meta
 ├── TooManyRequests                    429     2003  {}
 └── UnexpectedError                    5xx     5000  {}
 ```
+
+Codes and messages are the contract's (`ErrorCode`, `Messages`); `invalid()` is the one
+translation of validation problems into these errors.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import Response
+
+from shopper_chat.contract import ErrorCode, ErrorEnvelope, Messages, Problem
 
 __all__ = [
     "ChatNotAllowed",
@@ -33,8 +39,8 @@ __all__ = [
     "Unauthorized",
     "UnexpectedError",
     "UserNotFound",
-    "envelope",
     "error_response",
+    "invalid",
 ]
 
 
@@ -42,8 +48,8 @@ class ConnectHTTPError(Exception):
     """An error the server answers with the documented envelope."""
 
     status_code: int = 400
-    code: int | None = None
-    default_message: str = "There was an error"
+    code: ErrorCode | None = None
+    default_message: str = Messages.UNEXPECTED
 
     def __init__(
         self,
@@ -60,17 +66,18 @@ class ConnectHTTPError(Exception):
         self.headers = headers or {}
         super().__init__(self.message)
 
-    def body(self) -> dict[str, Any]:
-        """The JSON body of this error."""
-        return envelope(self.message, self.code, self.key)
+    def envelope(self) -> dict[str, Any]:
+        """The error's fields, as the envelope nests them."""
+        return {"error": {"message": self.message, "code": self.code},
+                "meta": {"key": self.key} if self.key else {}}  # fmt: skip
 
 
 class InvalidParameter(ConnectHTTPError):
     """400/1001: a parameter is missing or invalid; `meta.key` names it."""
 
     status_code = 400
-    code = 1001
-    default_message = "is invalid"
+    code = ErrorCode.INVALID_PARAMETER
+    default_message = Messages.INVALID
 
     def __init__(self, message: str, *, key: str) -> None:
         super().__init__(message, key=key)
@@ -80,88 +87,88 @@ class MultipleErrors(ConnectHTTPError):
     """400/9999: several parameter errors at once."""
 
     status_code = 400
-    code = 9999
-    default_message = "There were issues with your request"
+    code = ErrorCode.SEVERAL
+    default_message = Messages.SEVERAL
 
-    def __init__(self, errors: list[InvalidParameter]) -> None:
+    def __init__(self, errors: Sequence[InvalidParameter]) -> None:
         super().__init__()
-        self.errors = errors
+        self.errors = list(errors)
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "message": self.message,
-                "code": 9999,
-                "errors": [e.body() for e in self.errors],
-            },
-            "meta": {},
-        }
+    def envelope(self) -> dict[str, Any]:
+        body = super().envelope()
+        body["error"]["errors"] = [e.envelope() for e in self.errors]
+        return body
 
 
 class Unauthorized(ConnectHTTPError):
     """401: a missing, invalid or expired access token, or wrong client credentials."""
 
     status_code = 401
-    default_message = "Invalid access token"
+    default_message = Messages.INVALID_TOKEN
 
 
 class Forbidden(ConnectHTTPError):
     """403: not allowed."""
 
     status_code = 403
-    default_message = "You are not allowed to perform this action"
+    default_message = Messages.FORBIDDEN
 
 
 class ChatNotAllowed(Forbidden):
     """403: chat is closed for this order (no shopper yet, delivered or canceled)."""
 
-    default_message = "Sending a message is not allowed at this time"
+    default_message = Messages.CHAT_NOT_ALLOWED
 
 
 class ResourceNotFound(ConnectHTTPError):
     """404/4000: unknown record, or one the token may not see."""
 
     status_code = 404
-    code = 4000
-    default_message = "Resource not found"
+    code = ErrorCode.NOT_FOUND
+    default_message = Messages.NOT_FOUND
 
 
 class UserNotFound(ConnectHTTPError):
     """400/4001: the user does not exist."""
 
     status_code = 400
-    code = 4001
-    default_message = "User ID not found"
+    code = ErrorCode.USER_NOT_FOUND
+    default_message = Messages.USER_NOT_FOUND
 
 
 class MethodNotAllowed(ConnectHTTPError):
     """405: the route exists but not with this method."""
 
     status_code = 405
-    default_message = "Method not allowed"
+    default_message = Messages.METHOD_NOT_ALLOWED
 
 
 class TooManyRequests(ConnectHTTPError):
     """429/2003: rate limited."""
 
     status_code = 429
-    code = 2003
-    default_message = "Too many requests, retry later"
+    code = ErrorCode.RETRY_LATER
+    default_message = Messages.RETRY_LATER
 
 
 class UnexpectedError(ConnectHTTPError):
     """5xx/5000: the server failed."""
 
     status_code = 500
-    code = 5000
-    default_message = "An unexpected error occurred"
+    code = ErrorCode.UNEXPECTED
+    default_message = Messages.UNEXPECTED
 
 
-def envelope(message: str, code: int | None, key: str | None = None) -> dict[str, Any]:
-    """The documented single-error body."""
-    return {"error": {"message": message, "code": code}, "meta": {"key": key} if key else {}}
+def invalid(problems: Sequence[Problem]) -> ConnectHTTPError:
+    """Validation problems as the contract answers them: one is 1001 naming its field in
+    `meta.key`; several are 9999 listing each."""
+    errors = [InvalidParameter(p.message, key=p.key) for p in problems]
+    return errors[0] if len(errors) == 1 else MultipleErrors(errors)
 
 
-def error_response(exc: ConnectHTTPError) -> JSONResponse:
+def error_response(exc: ConnectHTTPError) -> Response:
     """Render any server error as the documented envelope (the only place errors become HTTP)."""
-    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
+    # Parts that do not apply (`meta.key`, `error.errors`) are left out, not sent as null.
+    body = ErrorEnvelope.model_validate(exc.envelope()).model_dump_json(exclude_unset=True)
+    return Response(body, status_code=exc.status_code, headers=exc.headers or None,
+                    media_type="application/json")  # fmt: skip

@@ -5,20 +5,29 @@ from __future__ import annotations
 import fnmatch
 import random
 import threading
-from dataclasses import asdict, dataclass
-from typing import Any
 
-__all__ = ["FaultRule", "Faults"]
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["FaultRule", "Faults", "RuleError"]
 
 
-@dataclass
-class FaultRule:
+class RuleError(ValueError):
+    """A rule that cannot work; `key` names the field at fault."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class FaultRule(BaseModel):
     """One rule. It applies to requests whose method and path match (`path` is an fnmatch glob).
 
     `probability` (seeded) decides per matching request; `times` counts the requests it still
     applies to (None: every one). An applying rule first waits `latency_ms`, then drops the
     connection (`drop`) or answers `status` (with `Retry-After: retry_after` when set).
     """
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     id: int
     method: str = "*"
@@ -37,9 +46,12 @@ class FaultRule:
             path, self.path
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The rule as JSON."""
-        return asdict(self)
+    def check(self) -> None:
+        """`RuleError` unless the rule does something, and only one thing, to a request."""
+        if self.status is None and not self.drop and not self.latency_ms:
+            raise RuleError("give a status, drop or latency_ms", key="status")
+        if self.status is not None and self.drop:
+            raise RuleError("a rule either drops the connection or answers a status", key="drop")
 
 
 class Faults:
@@ -51,10 +63,11 @@ class Faults:
         self._next_id = 1
         self._random = random.Random(seed)
 
-    def add(self, **fields: Any) -> FaultRule:
-        """Add a rule (fields as in `FaultRule`, validated by the caller)."""
+    def add(self, rule: FaultRule) -> FaultRule:
+        """Check a rule (`RuleError`), number it and make it active."""
+        rule.check()
         with self._lock:
-            rule = FaultRule(id=self._next_id, **fields)
+            rule = rule.model_copy(update={"id": self._next_id, "method": rule.method.upper()})
             self._next_id += 1
             self._rules.append(rule)
             return rule
@@ -62,7 +75,7 @@ class Faults:
     def list(self) -> list[FaultRule]:
         """The active rules, oldest first."""
         with self._lock:
-            return list(self._rules)
+            return [rule.model_copy() for rule in self._rules]
 
     def clear(self, seed: int | None = None) -> None:
         """Remove every rule (and reseed the draws when `seed` is given)."""

@@ -1,29 +1,44 @@
 """The backend: every piece of state and every rule of the development server.
 
-Methods are named after the API operations. Handlers (`responses.py`) parse requests and call
-these; the backend raises the errors of `exceptions.py` and never touches HTTP. Each operation
-runs in one storage transaction: it commits before the handler answers, and a refused operation
-rolls back (including the ids it drew).
+Methods are named after the API operations. Handlers (`responses.py`) parse requests into the
+contract's models and call these; the backend keeps typed records (`records.py`), returns the
+contract's response models, raises the errors of `exceptions.py` and never touches HTTP. Each
+operation runs in one storage transaction: it commits before the handler answers, and a refused
+operation rolls back (including the ids it drew).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import json
 import re
 import secrets
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
+
+from pydantic import BaseModel
+
+from shopper_chat import contract as c
 
 from . import workflow
-from .clock import Clock, format_time
+from .clock import Clock
+from .control import (
+    AddFaultRequest,
+    ClockRequest,
+    ClockView,
+    FaultList,
+    Health,
+    InformationRemoval,
+    OrderDebug,
+    Seed,
+    ShopperRequest,
+    ShopperSettings,
+)
 from .exceptions import (
     ChatNotAllowed,
     Forbidden,
@@ -32,18 +47,30 @@ from .exceptions import (
     Unauthorized,
     UserNotFound,
 )
-from .faults import Faults
+from .faults import FaultRule, Faults, RuleError
 from .ids import IdSource
-from .shopper import ShopperScript, render
-from .store import Record, Store
+from .records import (
+    BatchRecord,
+    Event,
+    HoldRecord,
+    MessageRecord,
+    OrderPointer,
+    OrderRecord,
+    ServiceOptionRecord,
+    ShopperRecord,
+    TokenRecord,
+    UserRecord,
+    Window,
+)
+from .shopper import PICTURES, ScriptedShopper, ScriptError, ShopperScript
+from .store import Store
 
-__all__ = ["Caller", "ConnectBackend", "TOKEN_LIFETIME", "CHAT_EXPIRY", "HOLD_LIFETIME"]
+__all__ = ["CHAT_EXPIRY", "Caller", "ChatPage", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
+           "TOKEN_LIFETIME"]  # fmt: skip
 
 TOKEN_LIFETIME = 86400
 CHAT_EXPIRY = timedelta(hours=24)
 HOLD_LIFETIME = timedelta(minutes=10)
-MAX_MESSAGE_LENGTH = 1000
-PHONE = re.compile(r"\+?[0-9]{10,15}")
 
 T = TypeVar("T")
 
@@ -62,31 +89,38 @@ class Caller:
         return self.kind == "user"
 
 
-def _ts(moment: datetime) -> float:
-    return moment.timestamp()
+@dataclass(frozen=True)
+class ChatPage:
+    """A conversation before it is serialized: each message's stored revision, in order (the
+    text changes whenever the message does, e.g. once it is read), the messages of the revisions
+    the caller did not know yet, and the metadata."""
+
+    revisions: list[str]
+    messages: dict[str, c.ChatMessage]
+    metadata: c.ChatMetadata
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else format_time(datetime.fromtimestamp(ts, timezone.utc))
+class IssuedToken(TypedDict):
+    """A new access token, in `contract.AccessToken`'s fields.
 
+    A mapping rather than the model: the model keeps the token a `Secret`, and the notebooks'
+    tests read the plain token here to check that no file of a run holds it.
+    """
 
-class MessageView(dict[str, Any]):
-    """A message in the API's shape, with its JSON text made once (`.json`); never mutated."""
-
-    json: str
-
-
-@functools.lru_cache(maxsize=65536)
-def _message_view_of(stored: str) -> MessageView:
-    # Pollers fetch the same messages again and again; a message's stored text changes whenever
-    # the message does (e.g. marked read), so the text is a safe key for its view and its JSON.
-    view = MessageView(ConnectBackend.message_view(json.loads(stored)))
-    view.json = json.dumps(view, ensure_ascii=False, separators=(",", ":"))
-    return view
+    access_token: str
+    token_type: str
+    expires_in: int
+    scope: str
+    created_at: int
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _echo(model: BaseModel) -> dict[str, Any]:
+    # Nested objects the API stores and echoes (address, items): the fields that were sent.
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 class ConnectBackend:
@@ -105,20 +139,29 @@ class ConnectBackend:
         client_id: str,
         client_secret: str,
         timezone_name: str = "America/Los_Angeles",
+        info: dict[str, str] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ids = IdSource(seed)
         self.faults = Faults(seed)
         self._initial = (seed, start, script, shopper_enabled, reply_delay)
-        self.script = script
-        self.shopper_enabled = shopper_enabled and script.enabled
-        self.reply_delay = reply_delay
         self.client_id = client_id
         self._client_secret = client_secret
         self.timezone_name = timezone_name
+        self.info = info or {"version": "", "db": "memory"}
         self.base_url = "http://127.0.0.1"
-        self._action_lock = threading.RLock()
+        self.tokens = store.table(TokenRecord)
+        self.users = store.table(UserRecord)
+        self.options = store.table(ServiceOptionRecord)
+        self.holds = store.table(HoldRecord)
+        self.orders = store.table(OrderRecord)
+        self.pointers = store.table(OrderPointer)
+        self.shoppers = store.table(ShopperRecord)
+        self.batches = store.table(BatchRecord)
+        self.messages = store.table(MessageRecord)
+        self.shopper = ScriptedShopper(store, clock, self, script=script,
+                                       enabled=shopper_enabled, reply_delay=reply_delay)
         state = store.get_meta("ids")
         if state is not None:
             self.ids.restore(state)  # an existing database keeps its id sequence
@@ -133,7 +176,8 @@ class ConnectBackend:
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
+        """One storage transaction; a refused operation also gives back the ids it drew."""
         snapshot = self.ids.snapshot()
         try:
             with self.store.transaction():
@@ -145,79 +189,63 @@ class ConnectBackend:
             raise
 
     def _atomic(self, operation: Callable[[], T]) -> T:
-        with self._transaction():
+        with self.transaction():
             return operation()
 
     def now(self) -> datetime:
         """The server's clock."""
         return self.clock.now()
 
-    def _unique_id(self, kind: str) -> int:
-        table = {"user": "user_internal", "order": "order_internal"}.get(kind, kind)
+    def _unique_id(self, kind: str, taken: Callable[[int], bool]) -> int:
         while True:
             candidate = self.ids.new_id(kind)
-            if not self.store.exists(table, str(candidate)):
+            if not taken(candidate):
                 return candidate
 
     # ------------------------------------------------------------------ tokens
-    def create_token(
-        self,
-        *,
-        client_id: str,
-        client_secret: str,
-        grant_type: str,
-        scope: str | None,
-        assertion: str | None,
-    ) -> dict[str, Any]:
+    def create_token(self, *, client_id: str, client_secret: str, grant_type: str,
+                     scope: str | None, assertion: str | None) -> IssuedToken:  # fmt: skip
         """POST /v2/oauth/token."""
         if not (
             secrets.compare_digest(client_id.encode(), self.client_id.encode())
             and secrets.compare_digest(client_secret.encode(), self._client_secret.encode())
         ):
-            raise Unauthorized("Invalid client credentials")
+            raise Unauthorized(c.Messages.INVALID_CREDENTIALS)
+        user_id: str | None = None
         if grant_type == "client_credentials":
             scope = scope or "connect:fulfillment"
             if scope != "connect:fulfillment":
-                raise InvalidParameter("is invalid", key="scope")
-            record: Record = {"kind": "client", "user_id": None, "scope": scope}
+                raise InvalidParameter(c.Messages.INVALID, key="scope")
         elif grant_type == "fulfillment_user_assertion":
             scope = scope or "connect:post_checkout"
             if scope != "connect:post_checkout":
-                raise InvalidParameter("is invalid", key="scope")
+                raise InvalidParameter(c.Messages.INVALID, key="scope")
             if not assertion:
-                raise InvalidParameter("can't be blank", key="assertion")
+                raise InvalidParameter(c.Messages.BLANK, key="assertion")
             user_id = decode_assertion(assertion)
             if user_id is None:
-                raise InvalidParameter("is invalid", key="assertion")
-            record = {"kind": "user", "user_id": user_id, "scope": scope}
+                raise InvalidParameter(c.Messages.INVALID, key="assertion")
         else:
-            raise InvalidParameter("is invalid", key="grant_type")
+            raise InvalidParameter(c.Messages.INVALID, key="grant_type")
         token = secrets.token_urlsafe(32)
         created = int(self.now().timestamp())
-        record.update(created_at=created, expires_at=created + TOKEN_LIFETIME)
-
-        def op() -> dict[str, Any]:
-            self.store.put("token", _hash(token), record)
-            return {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": TOKEN_LIFETIME,
-                "scope": scope,
-                "created_at": created,
-            }
-
-        return self._atomic(op)
+        record = TokenRecord(token_hash=_hash(token), caller="user" if user_id else "client",
+                             user_id=user_id, scope=scope, created_at=created,
+                             expires_at=created + TOKEN_LIFETIME)  # fmt: skip
+        self._atomic(lambda: self.tokens.put(record))
+        return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
+                "scope": scope, "created_at": created}  # fmt: skip
 
     def authenticate(self, token: str | None) -> Caller:
         """The caller behind an access token, or 401."""
         if not token:
-            raise Unauthorized("Missing access token")
-        record = self.store.get("token", _hash(token))
+            raise Unauthorized(c.Messages.MISSING_TOKEN)
+        record = self.tokens.get(_hash(token))
         if record is None:
-            raise Unauthorized("Invalid access token")
-        if self.now().timestamp() >= record["expires_at"]:
-            raise Unauthorized("Expired access token")
-        return Caller(kind=record["kind"], user_id=record["user_id"], scope=record["scope"])
+            raise Unauthorized(c.Messages.INVALID_TOKEN)
+        if self.now().timestamp() >= record.expires_at:
+            raise Unauthorized(c.Messages.EXPIRED_TOKEN)
+        return Caller(kind=record.caller, user_id=record.user_id, scope=record.scope)
 
     @staticmethod
     def _retailer_only(caller: Caller) -> None:
@@ -225,396 +253,308 @@ class ConnectBackend:
             raise Forbidden("This access token does not allow this request")
 
     # ------------------------------------------------------------------ fulfillment
-    def _user(self, user_id: str) -> Record:
-        user = self.store.get("user", user_id)
+    def _user(self, user_id: str) -> UserRecord:
+        user = self.users.get(user_id)
         if user is None:
             raise UserNotFound(status_code=404)  # the user in the URL is the missing resource
         return user
 
-    @staticmethod
-    def _user_view(user: Record) -> dict[str, Any]:
-        keys = ("user_id", "first_name", "last_name", "phone_number", "locale")
-        return {k: user[k] for k in keys}
-
-    def create_user(self, caller: Caller, fields: dict[str, Any]) -> dict[str, Any]:
+    def create_user(self, caller: Caller, request: c.CreateUserRequest) -> c.User:
         """POST /v2/fulfillment/users (an existing user_id is updated)."""
         self._retailer_only(caller)
 
-        def op() -> dict[str, Any]:
-            user = self.store.get("user", fields["user_id"])
-            if user is None:
-                user = {
-                    "user_id": fields["user_id"],
-                    "internal_id": self._unique_id("user"),
-                    "created_at": _ts(self.now()),
-                    "last_name": None,
-                    "phone_number": None,
-                    "locale": None,
-                }
-                self.store.put("user_internal", str(user["internal_id"]),
-                               {"user_id": fields["user_id"]})  # fmt: skip
-            user.update({k: v for k, v in fields.items() if v is not None})
-            self.store.put("user", fields["user_id"], user)
-            return self._user_view(user)
+        def op() -> c.User:
+            user = self.users.get(request.user_id) or UserRecord(
+                user_id=request.user_id, first_name=request.first_name, created_at=self.now(),
+                internal_id=self._unique_id("user", lambda n: self.users.find("internal_id", n)
+                                            is not None),
+            )  # fmt: skip
+            changes = request.model_dump(exclude_none=True)
+            user = user.model_copy(update=changes)
+            self.users.put(user)
+            return c.User(**user.model_dump(include=set(c.User.model_fields)))
 
         return self._atomic(op)
 
-    def _slots(self, count: int = 6) -> list[tuple[datetime, datetime]]:
-        now = self.now()
-        first = (now + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
-        return [
-            (first + timedelta(hours=2 * i), first + timedelta(hours=2 * i + 2))
-            for i in range(count)
-        ]
+    def _new_options(self, user_id: str | None, count: int = 6) -> c.ServiceOptions:
+        first = (self.now() + timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+        options = []
+        for i in range(count):
+            start = first + timedelta(hours=2 * i)
+            option_id = self._unique_id("service_option", self.options.exists)
+            option = ServiceOptionRecord(
+                id=option_id, reference=f"scheduled-{start:%Y%m%d%H%M}-{option_id}",
+                start_at=start, end_at=start + timedelta(hours=2), user_id=user_id)  # fmt: skip
+            self.options.put(option)
+            options.append(self._option(option))
+        return c.ServiceOptions(service_options=options)
 
     @staticmethod
-    def _option_view(option: Record) -> dict[str, Any]:
-        return {
-            "id": option["id"],
-            "service_option_reference": option["service_option_reference"],
-            "date": option["date"],
-            "window": {
-                "start_at": option["start_at"],
-                "end_at": option["end_at"],
-                "type": "scheduled",
-                "asap": False,
-            },
-            "availability": {"available": True, "reasons": [], "item_codes": []},
-        }
+    def _option(option: ServiceOptionRecord) -> c.ServiceOption:
+        return c.ServiceOption(
+            id=option.id,
+            service_option_reference=option.reference,
+            date=option.start_at.strftime("%Y-%m-%d"),
+            window=c.ServiceWindow(start_at=option.start_at, end_at=option.end_at,
+                                   type="scheduled", asap=False),  # fmt: skip
+            availability=c.Availability(available=True, reasons=[], item_codes=[]),
+        )
 
-    def _new_option(self, start: datetime, end: datetime) -> Record:
-        option_id = self._unique_id("service_option")
-        return {
-            "id": option_id,
-            "service_option_reference": f"scheduled-{start:%Y%m%d%H%M}-{option_id}",
-            "date": start.strftime("%Y-%m-%d"),
-            "start_at": format_time(start),
-            "end_at": format_time(end),
-        }
-
-    def list_delivery_options(self, caller: Caller, user_id: str) -> dict[str, Any]:
+    def list_delivery_options(self, caller: Caller, user_id: str) -> c.ServiceOptions:
         """POST /v2/fulfillment/users/{user_id}/service_options/cart/delivery."""
         self._retailer_only(caller)
 
-        def op() -> dict[str, Any]:
+        def op() -> c.ServiceOptions:
             self._user(user_id)
-            options = []
-            for start, end in self._slots():
-                option = self._new_option(start, end)
-                option["user_id"] = user_id
-                self.store.put("service_option", str(option["id"]), option, parent=user_id)
-                options.append(self._option_view(option))
-            return {"service_options": options}
+            return self._new_options(user_id)
 
         return self._atomic(op)
 
-    def preview_delivery_options(self, caller: Caller) -> dict[str, Any]:
+    def preview_delivery_options(self, caller: Caller) -> c.ServiceOptions:
         """POST /v2/fulfillment/service_options/delivery (no user: nothing to reserve)."""
         self._retailer_only(caller)
+        return self._atomic(lambda: self._new_options(None))
 
-        def op() -> dict[str, Any]:
-            options = []
-            for start, end in self._slots():
-                option = self._new_option(start, end)
-                self.store.put("service_option", str(option["id"]), option, parent="")
-                options.append(self._option_view(option))
-            return {"service_options": options}
-
-        return self._atomic(op)
-
-    def reserve_service_option(
-        self, caller: Caller, user_id: str, service_option_id: int
-    ) -> dict[str, Any]:
+    def reserve_service_option(self, caller: Caller, user_id: str,
+                               service_option_id: int) -> c.ServiceOptionHoldResponse:  # fmt: skip
         """POST /v2/fulfillment/users/{user_id}/service_options/{id}/reserve."""
         self._retailer_only(caller)
 
-        def op() -> dict[str, Any]:
+        def op() -> c.ServiceOptionHoldResponse:
             self._user(user_id)
-            option = self.store.get("service_option", str(service_option_id))
-            if option is None or option.get("user_id") != user_id:
+            option = self.options.get(service_option_id)
+            if option is None or option.user_id != user_id:
                 raise ResourceNotFound()
-            for old in self.store.children("hold", user_id):
-                self.store.delete("hold", str(old["id"]))
-            hold = {
-                "id": self._unique_id("hold"),
-                "user_id": user_id,
-                "expires_at": format_time(self.now() + HOLD_LIFETIME),
-                "service_option": self._option_view(option),
-            }
-            self.store.put("hold", str(hold["id"]), hold, parent=user_id)
-            return {"service_option_hold": {k: hold[k] for k in ("id", "expires_at",
-                                                                 "service_option")}}  # fmt: skip
+            for old in self.holds.children(user_id):
+                self.holds.delete(old)
+            hold = HoldRecord(id=self._unique_id("hold", self.holds.exists), user_id=user_id,
+                              expires_at=self.now() + HOLD_LIFETIME, option=option)  # fmt: skip
+            self.holds.put(hold)
+            return c.ServiceOptionHoldResponse(service_option_hold=c.ServiceOptionHold(
+                id=hold.id, expires_at=hold.expires_at, service_option=self._option(option)))
 
         return self._atomic(op)
 
-    def create_delivery_order(
-        self, caller: Caller, user_id: str, fields: dict[str, Any]
-    ) -> dict[str, Any]:
+    def create_delivery_order(self, caller: Caller, user_id: str,
+                              request: c.CreateOrderRequest) -> c.Order:  # fmt: skip
         """POST /v2/fulfillment/users/{user_id}/orders/delivery."""
         self._retailer_only(caller)
 
-        def op() -> dict[str, Any]:
+        def op() -> c.Order:
             user = self._user(user_id)
-            if self.store.exists("order", fields["order_id"]):
-                raise InvalidParameter("has already been taken", key="order_id")
-            hold = self.store.get("hold", str(fields["service_option_hold_id"]))
-            if hold is None or hold["user_id"] != user_id:
-                raise InvalidParameter("is invalid", key="service_option_hold_id")
-            if self.now() >= _parse_iso(hold["expires_at"]):
+            if self.orders.exists(request.order_id):
+                raise InvalidParameter(c.Messages.TAKEN, key="order_id")
+            hold = self.holds.get(request.service_option_hold_id)
+            if hold is None or hold.user_id != user_id:
+                raise InvalidParameter(c.Messages.INVALID, key="service_option_hold_id")
+            if self.now() >= hold.expires_at:
                 raise InvalidParameter("has expired", key="service_option_hold_id")
-            self.store.delete("hold", str(hold["id"]))
-            window = hold["service_option"]["window"]
-            internal = self._unique_id("order")
-            order = {
-                "order_id": fields["order_id"],
-                "internal_id": internal,
-                "user_id": user_id,
-                "customer_internal_id": user["internal_id"],
-                "fulfillment_type": "delivery",
-                "created_at": _ts(self.now()),
-                "window": {"start_at": window["start_at"], "end_at": window["end_at"]},
-                "address": fields["address"],
-                "items": fields["items"],
-                "initial_tip_cents": fields["initial_tip_cents"],
-                "special_instructions": fields.get("special_instructions"),
-                "leave_unattended": fields.get("leave_unattended"),
-                "locale": user.get("locale"),
-                "batch_id": None,
-                "delivered_at": None,
-                "canceled_at": None,
-                "events": [],
-                "greeted": False,
-                "replacement_sent": False,
-                "shopper_information_removal": False,
-            }
-            if fields.get("user"):
-                for key in ("phone_number", "first_name", "last_name"):
-                    value = fields["user"].get(key)
-                    if value is not None:
-                        user[key] = value
-                self.store.put("user", user_id, user)
-            self._save_order(order)
-            return self._order_view(order)
+            self.holds.delete(hold)
+            order = OrderRecord(
+                order_id=request.order_id,
+                internal_id=self._unique_id("order", self.pointers.exists),
+                user_id=user_id,
+                customer_internal_id=user.internal_id,
+                created_at=self.now(),
+                window=Window(start_at=hold.option.start_at, end_at=hold.option.end_at),
+                address=_echo(request.address),
+                items=[_echo(item) for item in request.items],
+                initial_tip_cents=request.initial_tip_cents,
+                special_instructions=request.special_instructions,
+                leave_unattended=request.leave_unattended,
+                locale=user.locale,
+            )
+            if request.user is not None:
+                contact = request.user.model_dump(include={"phone_number", "first_name",
+                                                           "last_name"}, exclude_none=True)
+                self.users.put(user.model_copy(update=contact))
+            self.save_order(order)
+            self.pointers.put(OrderPointer(internal_id=order.internal_id, order_id=order.order_id))
+            return self._order(order)
 
         return self._atomic(op)
 
-    def _save_order(self, order: Record) -> None:
-        self.store.put("order", order["order_id"], order, parent=order["user_id"])
-        self.store.put("order_internal", str(order["internal_id"]), {"order_id": order["order_id"]})
+    def save_order(self, order: OrderRecord) -> None:
+        """Store a changed order."""
+        self.orders.put(order)
 
-    def _batch_of(self, order: Record) -> Record | None:
-        if order["batch_id"] is None:
-            return None
-        return self.store.get("batch", str(order["batch_id"]))
+    def _batch_of(self, order: OrderRecord) -> BatchRecord | None:
+        return None if order.batch_id is None else self.batches.get(order.batch_id)
 
-    def _order_state(self, order: Record) -> str:
-        if order["canceled_at"] is not None:
+    def _order_state(self, order: OrderRecord) -> c.OrderWorkflowState:
+        if order.canceled_at is not None:
             return "canceled"
         batch = self._batch_of(order)
-        if batch is None:
-            return "brand_new"
-        return workflow.order_state(batch["workflow_state"])
+        return "brand_new" if batch is None else workflow.order_state(batch.workflow_state)
 
-    def _order_view(self, order: Record) -> dict[str, Any]:
-        return {
-            "id": order["order_id"],
-            "status": self._order_state(order),
-            "created_at": _iso(order["created_at"]),
-            "fulfillment_type": order["fulfillment_type"],
-            "locale": order["locale"],
-            "window": order["window"],
-            "address": order["address"],
-            "items": order["items"],
-            "initial_tip_cents": order["initial_tip_cents"],
-            "special_instructions": order["special_instructions"],
-            "leave_unattended": order["leave_unattended"],
-        }
+    def _window(self, order: OrderRecord) -> c.OrderWindow:
+        return c.OrderWindow(start_at=order.window.start_at, end_at=order.window.end_at)
 
-    def get_delivery_order(self, caller: Caller, user_id: str, order_id: str) -> dict[str, Any]:
+    def _order(self, order: OrderRecord) -> c.Order:
+        return c.Order(
+            id=order.order_id,
+            status=self._order_state(order),
+            created_at=order.created_at,
+            fulfillment_type=order.fulfillment_type,
+            locale=order.locale,
+            window=self._window(order),
+            address=order.address,
+            items=tuple(order.items),
+            initial_tip_cents=order.initial_tip_cents,
+            special_instructions=order.special_instructions,
+            leave_unattended=order.leave_unattended,
+        )
+
+    def get_delivery_order(self, caller: Caller, user_id: str, order_id: str) -> c.Order:
         """GET /v2/fulfillment/users/{user_id}/orders/{order_id}."""
         self._retailer_only(caller)
         self._user(user_id)
-        order = self.store.get("order", order_id)
-        if order is None or order["user_id"] != user_id:
+        order = self.orders.get(order_id)
+        if order is None or order.user_id != user_id:
             raise ResourceNotFound()
-        return self._order_view(order)
+        return self._order(order)
 
     # ------------------------------------------------------------------ sandbox
-    def create_shopper(
-        self, caller: Caller, email: str | None, phone: str | None, password: str | None
-    ) -> dict[str, Any]:
-        """POST /v2/fulfillment_sandbox/shoppers."""
-        if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-            raise InvalidParameter("Invalid email", key="email")
-        digits = None
-        if phone:
-            if not PHONE.fullmatch(phone):
-                raise InvalidParameter("Invalid phone number", key="phone")
-            digits = phone.lstrip("+")
+    def create_shopper(self, caller: Caller, request: c.CreateShopperRequest) -> c.Shopper:
+        """POST /v2/fulfillment_sandbox/shoppers (email and phone already checked)."""
+        digits = request.phone.lstrip("+") if request.phone else None
 
-        def op() -> dict[str, Any]:
-            if digits is not None and self.store.find("shopper", "phone_digits", digits):
-                raise InvalidParameter("An account already exists with this number", key="phone")
-            shopper = {
-                "id": self._unique_id("shopper"),
-                "email": email,
-                "phone_digits": digits,
-                "created_at": _ts(self.now()),
-            }
-            self.store.put("shopper", str(shopper["id"]), shopper)
-            return {"id": shopper["id"]}
+        def op() -> c.Shopper:
+            if digits is not None and self.shoppers.find("phone_digits", digits) is not None:
+                raise InvalidParameter(c.Messages.PHONE_TAKEN, key="phone")
+            shopper = ShopperRecord(id=self._unique_id("shopper", self.shoppers.exists),
+                                    email=request.email, phone_digits=digits,
+                                    created_at=self.now())  # fmt: skip
+            self.shoppers.put(shopper)
+            return c.Shopper(id=shopper.id)
 
         return self._atomic(op)
 
-    def _visible_order(self, caller: Caller, order_id: str) -> Record | None:
-        order = self.store.get("order", order_id)
-        if order is None or (caller.is_user and order["user_id"] != caller.user_id):
+    def _visible_order(self, caller: Caller, order_id: str) -> OrderRecord | None:
+        order = self.orders.get(order_id)
+        if order is None or (caller.is_user and order.user_id != caller.user_id):
             return None
         return order
 
-    def create_batch(
-        self,
-        caller: Caller,
-        batch_type: str,
-        shopper_id: int,
-        orders: list[dict[str, Any]],
-        workflow_state: str | None,
-    ) -> dict[str, Any]:
+    def create_batch(self, caller: Caller, request: c.CreateBatchRequest) -> c.Batch:
         """POST /v2/fulfillment_sandbox/batches."""
 
-        def op() -> dict[str, Any]:
-            if self.store.get("shopper", str(shopper_id)) is None:
-                raise InvalidParameter("Shopper not found", key="shopper_id")
-            found: list[Record] = []
-            for index, entry in enumerate(orders, start=1):
+        def op() -> c.Batch:
+            if not self.shoppers.exists(request.shopper_id):
+                raise InvalidParameter(c.Messages.SHOPPER_NOT_FOUND, key="shopper_id")
+            found: list[OrderRecord] = []
+            for index, entry in enumerate(request.orders, start=1):
                 key = f"orders[{index}]"
-                order = self._visible_order(caller, entry["id"])
-                user_id = entry.get("user_id")
-                if order is None or (user_id and user_id != order["user_id"]):
-                    raise InvalidParameter("Order not found", key=key)
-                if order["batch_id"] is not None or any(
-                    o["order_id"] == order["order_id"] for o in found
-                ):
+                order = self._visible_order(caller, entry.id)
+                if order is None or (entry.user_id and entry.user_id != order.user_id):
+                    raise InvalidParameter(c.Messages.ORDER_NOT_FOUND, key=key)
+                if order.batch_id is not None or any(o.order_id == order.order_id for o in found):
                     raise InvalidParameter("Order has already been batched", key=key)
-                if order["canceled_at"] is not None:
+                if order.canceled_at is not None:
                     raise InvalidParameter("Order cannot be batched: it is canceled", key=key)
                 found.append(order)
             try:
-                state = workflow.initial_state(batch_type, workflow_state)
+                state = workflow.initial_state(request.batch_type, request.workflow_state)
             except workflow.IllegalMove as exc:
                 raise InvalidParameter(str(exc), key="workflow_state") from None
-            batch = {
-                "id": self._unique_id("batch"),
-                "batch_type": batch_type,
-                "shopper_id": shopper_id,
-                "order_ids": [o["order_id"] for o in found],
-                "workflow_state": state.value,
-                "created_at": _ts(self.now()),
-            }
-            self.store.put("batch", str(batch["id"]), batch)
+            batch = BatchRecord(id=self._unique_id("batch", self.batches.exists),
+                                batch_type=request.batch_type, shopper_id=request.shopper_id,
+                                order_ids=[o.order_id for o in found],
+                                workflow_state=state.value, created_at=self.now())  # fmt: skip
+            self.batches.put(batch)
             for order in found:
-                order["batch_id"] = batch["id"]
-                self._save_order(order)
+                order.batch_id = batch.id
+                self.save_order(order)
             self._batch_moved(batch)
-            return {"id": batch["id"], "workflow_state": batch["workflow_state"]}
+            return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
         return self._atomic(op)
 
-    def _visible_batch(self, caller: Caller, batch_id: int) -> Record:
-        batch = self.store.get("batch", str(batch_id))
-        if batch is None:
-            raise ResourceNotFound()
-        if caller.is_user and not any(
-            self._visible_order(caller, oid) for oid in batch["order_ids"]
-        ):
+    def _visible_batch(self, caller: Caller, batch_id: int) -> BatchRecord:
+        batch = self.batches.get(batch_id)
+        if batch is None or (caller.is_user and not any(
+                self._visible_order(caller, oid) for oid in batch.order_ids)):  # fmt: skip
             raise ResourceNotFound()
         return batch
 
-    def advance_batch(
-        self, caller: Caller, batch_id: int, workflow_state: str | None
-    ) -> dict[str, Any]:
-        """POST /v2/fulfillment_sandbox/batches/{batch_id}/advance."""
+    def advance_batch(self, caller: Caller, batch_id: int, workflow_state: str | None) -> c.Batch:
+        """POST /v2/fulfillment_sandbox/batches/{batch_id}/advance (None: the next state)."""
 
-        def op() -> dict[str, Any]:
+        def op() -> c.Batch:
             batch = self._visible_batch(caller, batch_id)
             try:
                 if workflow_state is None:
-                    state = workflow.next_state(batch["batch_type"], batch["workflow_state"])
+                    state = workflow.next_state(batch.batch_type, batch.workflow_state)
                 else:
-                    state = workflow.check_move(
-                        batch["batch_type"], batch["workflow_state"], workflow_state
-                    )
+                    state = workflow.check_move(batch.batch_type, batch.workflow_state,
+                                                workflow_state)  # fmt: skip
             except workflow.IllegalMove as exc:
                 raise InvalidParameter(str(exc), key="workflow_state") from None
-            batch["workflow_state"] = state.value
-            self.store.put("batch", str(batch["id"]), batch)
+            batch.workflow_state = state.value
+            self.batches.put(batch)
             self._batch_moved(batch)
-            return {"id": batch["id"], "workflow_state": batch["workflow_state"]}
+            return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
         return self._atomic(op)
 
-    def _batch_moved(self, batch: Record) -> None:
+    def _batch_moved(self, batch: BatchRecord) -> None:
         """Orders follow their batch: delivery time, and the shopper's greeting."""
-        state = batch["workflow_state"]
-        for order_id in batch["order_ids"]:
-            order = self.store.get("order", order_id)
-            if order is None or order["canceled_at"] is not None:
+        state = batch.workflow_state
+        for order_id in batch.order_ids:
+            order = self.orders.get(order_id)
+            if order is None or order.canceled_at is not None:
                 continue
-            if state == workflow.WorkflowState.COMPLETED.value and order["delivered_at"] is None:
-                order["delivered_at"] = _ts(self.now())
-            shopping = workflow.is_past(
-                batch["batch_type"], state, workflow.WorkflowState.PICKING
-            ) and state in {s.value for s in workflow.CHAT_OPEN_STATES}
-            if shopping and not order["greeted"]:
-                order["greeted"] = True
-                self._schedule_greeting(order)
-            self._save_order(order)
+            if state == "completed" and order.delivered_at is None:
+                order.delivered_at = self.now()
+            shopping = (workflow.is_past(batch.batch_type, state, "picking")
+                        and state in c.CHAT_OPEN_STATES)  # fmt: skip
+            if shopping and not order.greeted:
+                order.greeted = True
+                self.shopper.shopping_started(order)
+            self.save_order(order)
 
-    def _shopper_order(self, caller: Caller, shopper_id: int, order_id: str) -> Record:
+    def _shopper_order(self, caller: Caller, shopper_id: int, order_id: str) -> OrderRecord:
         order = self._visible_order(caller, order_id)
         batch = None if order is None else self._batch_of(order)
-        if order is None or batch is None or batch["shopper_id"] != shopper_id:
+        if order is None or batch is None or batch.shopper_id != shopper_id:
             raise ResourceNotFound()
         return order
 
-    def add_item(
-        self, caller: Caller, shopper_id: int, order_id: str, item: dict[str, Any]
-    ) -> dict[str, Any]:  # noqa: E501
+    def add_item(self, caller: Caller, shopper_id: int, order_id: str,
+                 request: c.AddItemRequest) -> c.Success:  # fmt: skip
         """POST /v2/fulfillment_sandbox/shoppers/{shopper_id}/orders/{order_id}/items."""
 
-        def op() -> dict[str, Any]:
+        def op() -> c.Success:
             order = self._shopper_order(caller, shopper_id, order_id)
-            line_num = item.get("line_num")
-            if line_num is None:
-                line_num = str(len(order["items"]) + 1)
-            if any(str(i.get("line_num")) == line_num for i in order["items"]):
-                raise InvalidParameter("has already been taken", key="line_num")
-            order["items"].append({**item, "line_num": line_num, "added_by_shopper": True})
-            self._save_order(order)
-            return {"success": True}
+            line_num = request.line_num or str(len(order.items) + 1)
+            if any(str(i.get("line_num")) == line_num for i in order.items):
+                raise InvalidParameter(c.Messages.TAKEN, key="line_num")
+            item = request.model_dump(mode="json", exclude_none=True)
+            order.items.append({**item, "line_num": line_num, "added_by_shopper": True})
+            self.save_order(order)
+            return c.Success(success=True)
 
         return self._atomic(op)
 
-    def update_item(
-        self, caller: Caller, shopper_id: int, order_id: str, line_num: str, changes: dict[str, Any]
-    ) -> dict[str, Any]:
+    def update_item(self, caller: Caller, shopper_id: int, order_id: str, line_num: str,
+                    request: c.UpdateItemRequest) -> c.Success:  # fmt: skip
         """PUT /v2/fulfillment_sandbox/shoppers/{shopper_id}/orders/{order_id}/items/{line_num}."""
 
-        def op() -> dict[str, Any]:
+        def op() -> c.Success:
             order = self._shopper_order(caller, shopper_id, order_id)
-            for item in order["items"]:
+            for item in order.items:
                 if str(item.get("line_num")) == line_num:
-                    item.update({k: v for k, v in changes.items() if v is not None})
-                    self._save_order(order)
-                    return {"success": True}
+                    item.update(request.model_dump(mode="json", exclude_none=True))
+                    self.save_order(order)
+                    return c.Success(success=True)
             raise ResourceNotFound()
 
         return self._atomic(op)
 
-    def create_callback(self, caller: Caller, order_id: str, event_name: str) -> dict[str, Any]:
+    def create_callback(self, caller: Caller, order_id: str, event_name: str) -> c.Success:
         """POST /v2/fulfillment_sandbox/orders/{order_id}/callbacks."""
 
-        def op() -> dict[str, Any]:
+        def op() -> c.Success:
             order = self._visible_order(caller, order_id)
             if order is None:
                 raise ResourceNotFound()
@@ -623,25 +563,23 @@ class ConnectBackend:
                 if state in ("delivered", "canceled", "staged"):
                     raise InvalidParameter(f"cannot cancel an order that is {state}",
                                            key="event_name")  # fmt: skip
-                order["canceled_at"] = _ts(self.now())
-                self._drop_actions(order["internal_id"])
+                order.canceled_at = self.now()
+                self.shopper.forget(order.order_id)
             elif event_name == "rescheduled":
-                window = order["window"]
-                order["window"] = {
-                    key: format_time(_parse_iso(window[key]) + timedelta(days=1))
-                    for key in ("start_at", "end_at")
-                }
-            order["events"].append({"event_name": event_name, "at": _ts(self.now())})
-            self._save_order(order)
-            return {"success": True}
+                day = timedelta(days=1)
+                order.window = Window(start_at=order.window.start_at + day,
+                                      end_at=order.window.end_at + day)  # fmt: skip
+            order.events.append(Event(event_name=event_name, at=self.now()))
+            self.save_order(order)
+            return c.Success(success=True)
 
         return self._atomic(op)
 
     # ------------------------------------------------------------------ post-checkout
-    def _chat_order(self, caller: Caller, order_ref: str, internal: bool) -> Record:
+    def _chat_order(self, caller: Caller, order_ref: str, internal: bool) -> OrderRecord:
         if internal:
-            pointer = self.store.get("order_internal", order_ref) if order_ref.isdigit() else None
-            order_ref = "" if pointer is None else pointer["order_id"]
+            pointer = self.pointers.get(order_ref) if order_ref.isdigit() else None
+            order_ref = "" if pointer is None else pointer.order_id
         order = self._visible_order(caller, order_ref) if order_ref else None
         if order is None:
             raise ResourceNotFound()
@@ -651,146 +589,135 @@ class ConnectBackend:
         """404/4000 unless the caller may see this order."""
         self._chat_order(caller, order_ref, internal)
 
-    def get_order_status(self, caller: Caller, order_id: str) -> dict[str, Any]:
+    def get_order_status(self, caller: Caller, order_id: str) -> c.OrderStatus:
         """GET /v2/post_checkout/orders/{order_id}."""
         order = self._chat_order(caller, order_id, internal=False)
-        return {
-            "id": order["order_id"],
-            "workflow_state": self._order_state(order),
-            "fulfillment_type": order["fulfillment_type"],
-            "created_at": _iso(order["created_at"]),
-            "window": order["window"],
-        }
+        return c.OrderStatus(id=order.order_id, workflow_state=self._order_state(order),
+                             fulfillment_type=order.fulfillment_type,
+                             created_at=order.created_at, window=self._window(order))  # fmt: skip
 
-    def _closed_at(self, order: Record) -> float | None:
-        closed = order["canceled_at"] if order["canceled_at"] is not None else order["delivered_at"]
-        return None if closed is None else float(closed)
+    def _is_expired(self, order: OrderRecord) -> bool:
+        closed = order.canceled_at or order.delivered_at
+        return closed is not None and self.now() >= closed + CHAT_EXPIRY
 
-    def _is_expired(self, order: Record) -> bool:
-        closed = self._closed_at(order)
-        return closed is not None and self.now().timestamp() >= closed + CHAT_EXPIRY.total_seconds()
-
-    def _chat_open(self, order: Record) -> bool:
+    def _chat_open(self, order: OrderRecord) -> bool:
         batch = self._batch_of(order)
-        if batch is None or order["canceled_at"] is not None:
-            return False
-        return workflow.WorkflowState(batch["workflow_state"]) in workflow.CHAT_OPEN_STATES
+        return (batch is not None and order.canceled_at is None
+                and batch.workflow_state in c.CHAT_OPEN_STATES)  # fmt: skip
 
     @staticmethod
-    def message_view(message: Record) -> dict[str, Any]:
-        """A stored message in the API's shape."""
-        return {
-            "id": message["id"],
-            "order_id": message["order_id"],
-            "created_at": _iso(message["created_at"]),
-            "recipient_id": message["recipient_id"],
-            "recipient_type": message["recipient_type"],
-            "sender_id": message["sender_id"],
-            "sender_type": message["sender_type"],
-            "read": message["read"],
-            "read_at": _iso(message["read_at"]),
-            "body": message["body"],
-            "image": message["image"],
-        }
+    def _message(message: MessageRecord) -> c.ChatMessage:
+        return c.ChatMessage(**message.model_dump())
 
-    def list_messages(self, caller: Caller, order_ref: str, internal: bool) -> dict[str, Any]:
-        """GET /v2/post_checkout/chat/{order_id}/messages."""
+    def chat_page(self, caller: Caller, order_ref: str, internal: bool,
+                  known: Container[str] = ()) -> ChatPage:  # fmt: skip
+        """GET /v2/post_checkout/chat/{order_id}/messages, before it is serialized."""
         order = self._chat_order(caller, order_ref, internal)
-        if order["shopper_information_removal"]:
+        if order.shopper_information_removal:
             raise Forbidden("Shopper information is not available for this order")
-        user = self.store.get("user", order["user_id"]) or {}
+        user = self.users.get(order.user_id)
         batch = self._batch_of(order)
-        shoppers = []
-        if batch is not None:
-            shoppers.append(
-                {
-                    "id": batch["shopper_id"],
-                    "display_name": self.script.display_name,
-                    "avatar_url": self.script.avatar_url,
-                }
-            )
+        script = self.shopper.script
+        shoppers = () if batch is None else (c.ShopperProfile(
+            id=str(batch.shopper_id), display_name=script.display_name,
+            avatar_url=script.avatar_url),)
         expired = self._is_expired(order)
-        stored = [] if expired else self.store.children_json("message", str(order["internal_id"]))
-        return {
-            "chat_messages": [_message_view_of(text) for text in stored],
-            "metadata": {
-                "customer": {
-                    "id": order["customer_internal_id"],
-                    "display_name": user.get("first_name", ""),
-                },
-                "shoppers": shoppers,
-                "is_expired": expired,
-            },
-        }
-
-    def _store_message(self, order: Record, *, from_shopper: bool, body: str, image: str) -> Record:
-        batch = self._batch_of(order)
-        shopper_id = "" if batch is None else str(batch["shopper_id"])
-        customer_id = str(order["customer_internal_id"])
-        message = {
-            "id": self.ids.new_message_id(),
-            "order_id": order["internal_id"],
-            "created_at": _ts(self.now()),
-            "sender_type": "driver" if from_shopper else "user",
-            "sender_id": shopper_id if from_shopper else customer_id,
-            "recipient_type": "user" if from_shopper else "driver",
-            "recipient_id": customer_id if from_shopper else shopper_id,
-            "read": False,
-            "read_at": None,
-            "body": body,
-            "image": image,
-        }
-        self.store.put(
-            "message", str(message["id"]), message, parent=str(order["internal_id"]),
-            seq=message["id"],
+        revisions = [] if expired else self.messages.revisions(str(order.internal_id))
+        return ChatPage(
+            revisions=revisions,
+            messages={r: self._message(self.messages.parse(r)) for r in revisions
+                      if r not in known},
+            metadata=c.ChatMetadata(
+                customer=c.Customer(id=str(order.customer_internal_id),
+                                    display_name=user.first_name if user else ""),
+                shoppers=shoppers,
+                is_expired=expired,
+            ),
         )  # fmt: skip
+
+    def list_messages(self, caller: Caller, order_ref: str, internal: bool) -> c.Conversation:
+        """GET /v2/post_checkout/chat/{order_id}/messages."""
+        page = self.chat_page(caller, order_ref, internal)
+        return c.Conversation(chat_messages=tuple(page.messages[r] for r in page.revisions),
+                              metadata=page.metadata)  # fmt: skip
+
+    def _store_message(self, order: OrderRecord, *, from_shopper: bool, body: str,
+                       image: str) -> MessageRecord:  # fmt: skip
+        batch = self._batch_of(order)
+        shopper_id = "" if batch is None else str(batch.shopper_id)
+        customer_id = str(order.customer_internal_id)
+        message = MessageRecord(
+            id=self.ids.new_message_id(),
+            order_id=order.internal_id,
+            created_at=self.now(),
+            sender_type="driver" if from_shopper else "user",
+            sender_id=shopper_id if from_shopper else customer_id,
+            recipient_type="user" if from_shopper else "driver",
+            recipient_id=customer_id if from_shopper else shopper_id,
+            body=body,
+            image=image,
+        )
+        self.messages.put(message)
         return message
 
-    def create_message(
-        self, caller: Caller, order_ref: str, internal: bool, body: str, image_url: str
-    ) -> dict[str, Any]:
-        """POST /v2/post_checkout/chat/{order_id}/messages (body/image already validated)."""
+    def create_message(self, caller: Caller, order_ref: str, internal: bool, body: str,
+                       image_url: str) -> c.SentMessage:  # fmt: skip
+        """POST /v2/post_checkout/chat/{order_id}/messages (body and image already checked)."""
 
-        def op() -> dict[str, Any]:
+        def op() -> c.SentMessage:
             order = self._chat_order(caller, order_ref, internal)
             if not self._chat_open(order):
                 raise ChatNotAllowed()
             message = self._store_message(order, from_shopper=False, body=body, image=image_url)
-            self._schedule_reply(order, message)
-            return {
-                "id": message["id"],
-                "type": "CHAT",
-                "created_at": _iso(message["created_at"]),
-                "timezone": self.timezone_name,
-            }
+            self.shopper.customer_wrote(order, body)
+            return c.SentMessage(id=message.id, type="CHAT", created_at=message.created_at,
+                                 timezone=self.timezone_name)  # fmt: skip
 
         return self._atomic(op)
 
-    def mark_messages_read(self, caller: Caller, order_ref: str, internal: bool) -> dict[str, Any]:
+    def _mark_read(self, order: OrderRecord, sender: str) -> int:
+        count = 0
+        for message in self.messages.children(str(order.internal_id)):
+            if message.sender_type == sender and not message.read:
+                message.read, message.read_at = True, self.now()
+                self.messages.put(message)
+                count += 1
+        return count
+
+    def mark_messages_read(self, caller: Caller, order_ref: str,
+                           internal: bool) -> c.MessagesRead:  # fmt: skip
         """PUT /v2/post_checkout/chat/{order_id}/messages."""
 
-        def op() -> dict[str, Any]:
-            if caller.is_user and self.store.get("user", caller.user_id or "") is None:
+        def op() -> c.MessagesRead:
+            if caller.is_user and not self.users.exists(caller.user_id or ""):
                 raise UserNotFound()
             order = self._chat_order(caller, order_ref, internal)
-            count = 0
-            now = _ts(self.now())
-            for message in self.store.children("message", str(order["internal_id"])):
-                if message["sender_type"] == "driver" and not message["read"]:
-                    message.update(read=True, read_at=now)
-                    self.store.put("message", str(message["id"]), message,
-                                   parent=str(order["internal_id"]), seq=message["id"])  # fmt: skip
-                    count += 1
-            return {"messages_read_count": count}
+            return c.MessagesRead(messages_read_count=self._mark_read(order, "driver"))
 
         return self._atomic(op)
 
     # ------------------------------------------------------------------ the shopper's side
-    def post_shopper_message(self, order_id: str, body: str, image_url: str) -> dict[str, Any]:
+    def open_chat(self, order_id: str) -> tuple[OrderRecord, str] | None:
+        """The order and its customer's first name, while its chat is open (for the shopper)."""
+        order = self.orders.get(order_id)
+        if order is None or not self._chat_open(order):
+            return None
+        user = self.users.get(order.user_id)
+        return order, user.first_name if user else ""
+
+    def post_as_shopper(self, order: OrderRecord, body: str, image: str) -> None:
+        """A message from the order's shopper (the scripted shopper's voice)."""
+        self._store_message(order, from_shopper=True, body=body, image=image)
+
+    def mark_customer_messages_read(self, order: OrderRecord) -> None:
+        """The shopper read what the customer sent (it does when it answers)."""
+        self._mark_read(order, "user")
+
+    def post_shopper_message(self, order_id: str, body: str, image_url: str) -> c.ChatMessage:
         """POST /_emulator/orders/{order_id}/shopper_messages: a message as the order's shopper."""
 
-        def op() -> dict[str, Any]:
-            order = self.store.get("order", order_id)
+        def op() -> c.ChatMessage:
+            order = self.orders.get(order_id)
             if order is None:
                 raise ResourceNotFound()
             if self._batch_of(order) is None:
@@ -798,217 +725,145 @@ class ConnectBackend:
             if not self._chat_open(order):
                 raise ChatNotAllowed()
             message = self._store_message(order, from_shopper=True, body=body, image=image_url)
-            return self.message_view(message)
+            return self._message(message)
 
         return self._atomic(op)
 
-    def order_debug_view(self, order_id: str) -> dict[str, Any]:
+    def picture(self, name: str) -> str:
+        """GET /_emulator/images/{name}: a picture scripts may point at (SVG)."""
+        if name not in PICTURES:
+            raise ResourceNotFound()
+        return PICTURES[name]
+
+    def next_due(self) -> float | None:
+        """When the scripted shopper's next action is due (Unix seconds), or None."""
+        due = self.shopper.next_due()
+        return None if due is None else due.timestamp()
+
+    def run_due_actions(self) -> int:
+        """Run the scripted shopper's due actions (see `ScriptedShopper.run_due`)."""
+        return self.shopper.run_due()
+
+    # ------------------------------------------------------------------ control plane
+    def order_debug_view(self, order_id: str) -> OrderDebug:
         """GET /_emulator/orders/{order_id}: the ids a real server keeps to itself."""
-        order = self.store.get("order", order_id)
+        order = self.orders.get(order_id)
         if order is None:
             raise ResourceNotFound()
         batch = self._batch_of(order)
-        return {
-            "order_id": order["order_id"],
-            "internal_id": order["internal_id"],
-            "user_id": order["user_id"],
-            "customer_internal_id": order["customer_internal_id"],
-            "batch_id": order["batch_id"],
-            "shopper_id": None if batch is None else batch["shopper_id"],
-            "workflow_state": self._order_state(order),
-            "delivered_at": _iso(order["delivered_at"]),
-            "canceled_at": _iso(order["canceled_at"]),
-            "events": [e["event_name"] for e in order["events"]],
-            "items": order["items"],
-        }
+        return OrderDebug(
+            order_id=order.order_id, internal_id=order.internal_id, user_id=order.user_id,
+            customer_internal_id=order.customer_internal_id, batch_id=order.batch_id,
+            shopper_id=None if batch is None else batch.shopper_id,
+            workflow_state=self._order_state(order), delivered_at=order.delivered_at,
+            canceled_at=order.canceled_at, events=[e.event_name for e in order.events],
+            items=order.items,
+        )  # fmt: skip
 
-    def set_shopper_information_removal(self, order_id: str, enabled: bool) -> dict[str, Any]:
+    def set_shopper_information_removal(self, order_id: str, enabled: bool) -> InformationRemoval:
         """POST /_emulator/orders/{order_id}/shopper_information_removal."""
 
-        def op() -> dict[str, Any]:
-            order = self.store.get("order", order_id)
+        def op() -> InformationRemoval:
+            order = self.orders.get(order_id)
             if order is None:
                 raise ResourceNotFound()
-            order["shopper_information_removal"] = enabled
-            self._save_order(order)
-            return {"order_id": order_id, "shopper_information_removal": enabled}
+            order.shopper_information_removal = enabled
+            self.save_order(order)
+            return InformationRemoval(order_id=order_id, shopper_information_removal=enabled)
 
         return self._atomic(op)
 
-    def _effective_reply_delay(self) -> float:
-        return self.script.reply_delay if self.reply_delay is None else self.reply_delay
+    def health(self) -> Health:
+        """GET /_emulator/health."""
+        return Health.model_validate({**self.info, "seed": self.ids.seed, "now": self.now(),
+                                      "clock_frozen": self.clock.frozen,
+                                      "shopper_enabled": self.shopper.enabled})  # fmt: skip
 
-    def _schedule(self, order: Record, kind: str, delay: float, **data: Any) -> None:
-        if not self.shopper_enabled:
-            return
-        number = int(self.store.get_meta("action_seq") or 0) + 1
-        self.store.set_meta("action_seq", number)
-        due = self.now().timestamp() + delay
-        action = {"id": number, "kind": kind, "order_id": order["order_id"], "due": due, **data}
-        self.store.put("action", f"{number:012d}", action, parent="pending", seq=due)
-
-    def _schedule_greeting(self, order: Record) -> None:
-        script = self.script
-        if script.greeting is not None:
-            self._schedule(order, "greeting", script.greeting_delay)
-        rep = script.replacement
-        if rep is not None and rep.trigger == "greeting":
-            self._schedule(order, "replacement", script.greeting_delay + rep.delay)
-
-    def _schedule_reply(self, order: Record, message: Record) -> None:
-        text = message["body"]
-        reply = self.script.reply_for(text)
-        if reply is not None:
-            self._schedule(order, "reply", self._effective_reply_delay(), text=reply,
-                           message=text, customer_message_id=message["id"])  # fmt: skip
-        rep = self.script.replacement
-        if (
-            rep is not None
-            and rep.trigger == "keyword"
-            and not order["replacement_sent"]
-            and any(
-                re.search(rf"(?<!\w){re.escape(k.lower())}(?!\w)", text.lower())
-                for k in rep.keywords
-            )
-        ):
-            order["replacement_sent"] = True
-            self._save_order(order)
-            self._schedule(order, "replacement", self._effective_reply_delay() + rep.delay)
-
-    def _drop_actions(self, internal_id: int) -> None:
-        for action in self.store.children("action", "pending"):
-            order = self.store.get("order", action["order_id"])
-            if order is None or order["internal_id"] == internal_id:
-                self.store.delete("action", f"{action['id']:012d}")
-
-    def next_due(self) -> float | None:
-        """When the next scripted-shopper action is due (Unix seconds), or None."""
-        pending = self.store.children("action", "pending")
-        return float(pending[0]["due"]) if pending else None
-
-    def run_due_actions(self) -> int:
-        """Run the scripted shopper's due actions; on a frozen clock, fast-forward to each.
-
-        Returns how many ran. Actions may schedule more (a replacement after the greeting); on a
-        frozen clock those run too, so that one request sees the shopper's whole turn.
-        """
-        ran = 0
-        with self._action_lock:
-            while True:
-                # A read first: most requests find nothing due, and need no write transaction.
-                due_at = self.next_due()
-                if due_at is None or (not self.clock.frozen and due_at > self.now().timestamp()):
-                    return ran
-                with self._transaction():
-                    pending = self.store.children("action", "pending")
-                    if not pending:
-                        return ran
-                    action = pending[0]
-                    due = datetime.fromtimestamp(action["due"], timezone.utc)
-                    if self.clock.frozen:
-                        self.clock.advance_to(due)
-                    elif due > self.now():
-                        return ran
-                    self.store.delete("action", f"{action['id']:012d}")
-                    self._run_action(action)
-                    ran += 1
-
-    def _run_action(self, action: Record) -> None:
-        order = self.store.get("order", action["order_id"])
-        if order is None or not self.shopper_enabled or not self._chat_open(order):
-            return
-        user = self.store.get("user", order["user_id"]) or {}
-        values = {
-            "customer_name": str(user.get("first_name", "")),
-            "shopper_name": self.script.display_name,
-            "message": str(action.get("message", "")),
-            "base_url": self.base_url.rstrip("/"),
-        }
-        kind = action["kind"]
-        if kind == "greeting":
-            if self.script.greeting is None:
-                return
-            self._store_message(order, from_shopper=True,
-                                body=render(self.script.greeting, **values), image="")  # fmt: skip
-        elif kind == "reply":
-            now = _ts(self.now())
-            for message in self.store.children("message", str(order["internal_id"])):
-                if message["sender_type"] == "user" and not message["read"]:
-                    message.update(read=True, read_at=now)
-                    self.store.put("message", str(message["id"]), message,
-                                   parent=str(order["internal_id"]), seq=message["id"])  # fmt: skip
-            self._store_message(order, from_shopper=True, body=render(action["text"], **values),
-                                image="")  # fmt: skip
-        elif kind == "replacement":
-            rep = self.script.replacement
-            if rep is None:
-                return
-            order["replacement_sent"] = True
-            self._save_order(order)
-            self._store_message(
-                order,
-                from_shopper=True,
-                body=render(rep.body, **values),
-                image=render(rep.image_url, **values),
-            )
-
-    # ------------------------------------------------------------------ control plane
     def reset(self) -> None:
         """Clear every record, token, pending action and fault; back to the configured seed,
         clock and shopper."""
         seed, start, script, enabled, reply_delay = self._initial
-        with self._action_lock, self.store.transaction():
+        with self.shopper.lock, self.store.transaction():
             self.store.clear()
             self.ids.reseed(seed)
             self.store.set_meta("ids", self.ids.snapshot())
             self.clock.reset(start)
             self.faults.clear(seed)
-            self.script = script
-            self.shopper_enabled = enabled and script.enabled
-            self.reply_delay = reply_delay
+            self.shopper.reset(script, enabled=enabled, reply_delay=reply_delay)
 
-    def set_seed(self, seed: int) -> None:
+    def set_seed(self, seed: int) -> Seed:
         """Restart the id sequence (and the fault draws) from `seed`."""
         with self.store.transaction():
             self.ids.reseed(seed)
             self.faults.clear(None)
             self.store.set_meta("ids", self.ids.snapshot())
+        return Seed(seed=seed)
 
-    def save_clock(self) -> None:
-        """Remember the clock in the database (a restart resumes from here, never earlier)."""
+    def clock_view(self) -> ClockView:
+        """GET /_emulator/clock."""
+        return ClockView(now=self.now(), frozen=self.clock.frozen,
+                         next_shopper_action_at=self.shopper.next_due())  # fmt: skip
+
+    def set_clock(self, request: ClockRequest) -> ClockView:
+        """POST /_emulator/clock: exactly one of `now` (freeze there), `advance_seconds`, `real`;
+        never backwards. The database remembers the clock (a restart resumes from here)."""
+        given = [name for name in ("now", "advance_seconds", "real")
+                 if getattr(request, name) is not None]  # fmt: skip
+        if len(given) != 1:
+            raise InvalidParameter("give exactly one of now, advance_seconds, real", key="now")
+        try:
+            if request.now is not None:
+                self.clock.set(request.now)
+            elif request.advance_seconds is not None:
+                self.clock.advance(request.advance_seconds)
+            else:
+                self.clock.use_real_time()
+        except ValueError as exc:
+            raise InvalidParameter(str(exc), key=given[0]) from None
         with self.store.transaction():
             self.store.set_meta("clock", self.now().timestamp())
+        return self.clock_view()
 
-    def clock_view(self) -> dict[str, Any]:
-        """GET /_emulator/clock."""
-        due = self.next_due()
-        return {
-            "now": format_time(self.now()),
-            "frozen": self.clock.frozen,
-            "next_shopper_action_at": _iso(due),
-        }
+    def list_faults(self) -> FaultList:
+        """GET /_emulator/faults."""
+        return FaultList(faults=self.faults.list())
 
-    def configure_shopper(
-        self, *, enabled: bool | None, script: ShopperScript | None, reply_delay: float | None,
-        reply_delay_set: bool,
-    ) -> None:  # fmt: skip
-        """PUT /_emulator/shopper."""
-        with self._action_lock, self.store.transaction():
-            if script is not None:
-                self.script = script
-                if enabled is None:
-                    enabled = script.enabled
-            if enabled is not None:
-                self.shopper_enabled = enabled
-                if not enabled:
-                    for action in self.store.children("action", "pending"):
-                        self.store.delete("action", f"{action['id']:012d}")
-            if reply_delay_set:
-                self.reply_delay = reply_delay
+    def add_fault(self, request: AddFaultRequest) -> FaultRule:
+        """POST /_emulator/faults."""
+        rule = FaultRule(id=0, **request.model_dump(exclude_none=True, exclude={"method", "path"}),
+                         method=request.method or "*", path=request.path or "*")  # fmt: skip
+        try:
+            return self.faults.add(rule)
+        except RuleError as exc:
+            raise InvalidParameter(str(exc), key=exc.key) from None
 
+    def clear_faults(self) -> FaultList:
+        """DELETE /_emulator/faults."""
+        self.faults.clear()
+        return FaultList(faults=[])
 
-def _parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    def delete_fault(self, fault_id: int) -> FaultList:
+        """DELETE /_emulator/faults/{fault_id}."""
+        if not self.faults.remove(fault_id):
+            raise ResourceNotFound()
+        return self.list_faults()
+
+    def shopper_settings(self) -> ShopperSettings:
+        """GET /_emulator/shopper."""
+        shopper = self.shopper
+        return ShopperSettings(enabled=shopper.enabled, reply_delay=shopper.reply_delay,
+                               script=shopper.script)  # fmt: skip
+
+    def configure_shopper(self, request: ShopperRequest) -> ShopperSettings:
+        """PUT /_emulator/shopper: the script's keys are merged over the current script."""
+        try:
+            script = None if request.script is None else self.shopper.merged_script(request.script)
+        except ScriptError as exc:
+            raise InvalidParameter(str(exc), key="script") from None
+        self.shopper.configure(script=script, enabled=request.enabled,
+                               reply_delay=request.reply_delay,
+                               reply_delay_set="reply_delay" in request.model_fields_set)
+        return self.shopper_settings()
 
 
 def decode_assertion(assertion: str) -> str | None:

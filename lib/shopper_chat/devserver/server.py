@@ -19,10 +19,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .clock import Clock, parse_time
+from shopper_chat import __version__
+from shopper_chat._time import parse_time
+
+from .clock import Clock
 from .exceptions import (
     ConnectHTTPError,
     Forbidden,
@@ -35,7 +38,6 @@ from .exceptions import (
 )
 from .faults import FaultRule
 from .models import ConnectBackend
-from .openapi import openapi_document
 from .responses import ConnectResponses, EmulatorResponses
 from .shopper import ShopperScript, load_script
 from .store import Store
@@ -53,7 +55,6 @@ __all__ = [
 
 DEFAULT_CLIENT_ID = "shopper-chat-local"
 DEFAULT_CLIENT_SECRET = "shopper-chat-local-secret"  # noqa: S105 - a documented local default
-VERSION = "0.1.0"
 
 logger = logging.getLogger("shopper_chat.devserver")
 
@@ -203,12 +204,16 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         or os.environ.get("CONNECT_CLIENT_SECRET")
         or DEFAULT_CLIENT_SECRET,
         timezone_name=config.timezone,
+        info={"version": __version__, "db": "file" if config.db is not None else "memory"},
     )
-    info = {"version": VERSION, "db": "file" if config.db is not None else "memory"}
-    document = openapi_document()
+    # Imported here, not at the top: `python -m shopper_chat.devserver.openapi` imports this
+    # package first, and the module must not be loaded twice.
+    from .openapi import openapi_document, render
+
+    document = render(openapi_document()).encode()
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
+        return Response(document, media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -226,7 +231,7 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
     app = Starlette(
         routes=[
             Route("/openapi.json", openapi, methods=["GET"]),
-            *routes(ConnectResponses(backend), EmulatorResponses(backend, info)),
+            *routes(ConnectResponses(backend), EmulatorResponses(backend)),
         ],
         middleware=[Middleware(_EmulatorMiddleware, backend=backend)],
         exception_handlers={

@@ -1,4 +1,5 @@
-"""The scripted shopper: its script (data a user can change) and what it says when.
+"""The scripted shopper: its script (data a user can change), and `ScriptedShopper`, which keeps
+the schedule of what it says when and says it.
 
 A script is a mapping (YAML or JSON file, or a dict) with these keys, all optional:
 
@@ -25,19 +26,29 @@ from __future__ import annotations
 import json
 import re
 import string
+import threading
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
+from .clock import Clock
+from .records import ActionRecord, OrderRecord
+from .store import Store
+
 __all__ = [
     "DEFAULT_GREETING",
+    "PICTURES",
     "Replacement",
     "ReplyRule",
+    "ChatRoom",
     "ScriptError",
+    "ScriptedShopper",
     "ShopperScript",
     "default_script",
     "load_script",
@@ -48,6 +59,15 @@ DEFAULT_GREETING = (
     "Hi, this is Zelma, your shopper. I'm just getting started on your shopping list."
 )
 PLACEHOLDERS = frozenset({"customer_name", "shopper_name", "message", "base_url"})
+
+_REPLACEMENT_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160" \
+viewBox="0 0 240 160"><rect width="240" height="160" rx="12" fill="#fff8dc"/>\
+<path d="M50 110 C90 150 170 140 195 70 C200 60 190 55 185 65 C160 120 100 125 60 95 Z" \
+fill="#f5d43b" stroke="#8a6d00" stroke-width="3"/><text x="120" y="30" font-family="sans-serif" \
+font-size="16" text-anchor="middle" fill="#333">Suggested replacement</text></svg>"""
+"""The picture at `{base_url}/_emulator/images/replacement.svg`."""
+PICTURES = {"replacement.svg": _REPLACEMENT_SVG}
+"""The pictures the server serves for scripts (by file name)."""
 
 
 class ScriptError(ValueError):
@@ -101,6 +121,12 @@ class ShopperScript:
             if rule.matches(text):
                 return rule.reply
         return self.default_reply
+
+    def replacement_asked(self, text: str) -> bool:
+        """True when a customer message names a keyword of a keyword-triggered replacement."""
+        rep = self.replacement
+        return (rep is not None and rep.trigger == "keyword"
+                and ReplyRule(rep.keywords, "").matches(text))  # fmt: skip
 
 
 def render(template: str, **values: str) -> str:
@@ -260,25 +286,159 @@ def default_script() -> ShopperScript:
     return parse_script(yaml.safe_load(text))
 
 
-def script_to_dict(script: ShopperScript) -> dict[str, Any]:
-    """The script as JSON data (for GET /_emulator/shopper)."""
-    rep = script.replacement
-    return {
-        "enabled": script.enabled,
-        "display_name": script.display_name,
-        "avatar_url": script.avatar_url,
-        "greeting": script.greeting,
-        "greeting_delay": script.greeting_delay,
-        "reply_delay": script.reply_delay,
-        "replies": [{"keywords": list(r.keywords), "reply": r.reply} for r in script.replies],
-        "default_reply": script.default_reply,
-        "replacement": None
-        if rep is None
-        else {
-            "trigger": rep.trigger,
-            "keywords": list(rep.keywords),
-            "delay": rep.delay,
-            "body": rep.body,
-            "image_url": rep.image_url,
-        },
-    }
+class ChatRoom(Protocol):
+    """What the scripted shopper needs from the backend that keeps the orders and messages."""
+
+    base_url: str
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """One storage transaction (rolled back on an exception)."""
+
+    def open_chat(self, order_id: str) -> tuple[OrderRecord, str] | None:
+        """The order and its customer's first name, while its chat is open; else None."""
+
+    def post_as_shopper(self, order: OrderRecord, body: str, image: str) -> None:
+        """Store a message from the order's shopper."""
+
+    def mark_customer_messages_read(self, order: OrderRecord) -> None:
+        """The shopper has read everything the customer sent."""
+
+    def save_order(self, order: OrderRecord) -> None:
+        """Store a changed order."""
+
+
+class ScriptedShopper:
+    """The emulator's stand-in for the Instacart representative who types the shopper's messages.
+
+    It owns its schedule: pending actions (greeting, reply, replacement) are stored records, due
+    at a moment of the server's clock, run by `run_due()`. On a frozen clock `run_due()`
+    fast-forwards to each due action, so that one request sees the shopper's whole turn.
+    """
+
+    def __init__(self, store: Store, clock: Clock, room: ChatRoom, *, script: ShopperScript,
+                 enabled: bool, reply_delay: float | None) -> None:  # fmt: skip
+        self.clock = clock
+        self.room = room
+        self._store = store
+        self._actions = store.table(ActionRecord)
+        self.lock = threading.RLock()
+        self.reset(script, enabled=enabled, reply_delay=reply_delay)
+
+    def reset(self, script: ShopperScript, *, enabled: bool, reply_delay: float | None) -> None:
+        """Start over with this script (pending actions are the store's, cleared with it)."""
+        self.script = script
+        self.enabled = enabled and script.enabled
+        self.reply_delay = reply_delay
+
+    def configure(self, *, script: ShopperScript | None, enabled: bool | None,
+                  reply_delay: float | None, reply_delay_set: bool) -> None:  # fmt: skip
+        """Replace the script, switch the shopper (off drops what is pending), set the delay."""
+        with self.lock, self.room.transaction():
+            if script is not None:
+                self.script = script
+                if enabled is None:
+                    enabled = script.enabled
+            if enabled is not None:
+                self.enabled = enabled
+                if not enabled:
+                    for action in self._pending():
+                        self._actions.delete(action)
+            if reply_delay_set:
+                self.reply_delay = reply_delay
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def _pending(self) -> list[ActionRecord]:
+        return self._actions.children("pending")
+
+    def _schedule(self, order: OrderRecord, kind: str, delay: float, **data: str) -> None:
+        if not self.enabled:
+            return
+        number = int(self._store.get_meta("action_seq") or 0) + 1
+        self._store.set_meta("action_seq", number)
+        due = self.clock.now() + timedelta(seconds=delay)
+        self._actions.put(ActionRecord.model_validate(
+            {"id": number, "kind": kind, "order_id": order.order_id, "due": due, **data}))
+
+    def _reply_delay(self) -> float:
+        return self.script.reply_delay if self.reply_delay is None else self.reply_delay
+
+    def shopping_started(self, order: OrderRecord) -> None:
+        """The order's batch reached picking: greet (and maybe suggest a replacement after)."""
+        script = self.script
+        if script.greeting is not None:
+            self._schedule(order, "greeting", script.greeting_delay)
+        rep = script.replacement
+        if rep is not None and rep.trigger == "greeting":
+            self._schedule(order, "replacement", script.greeting_delay + rep.delay)
+
+    def customer_wrote(self, order: OrderRecord, text: str) -> None:
+        """Answer a customer message later, as the script says (the order may change)."""
+        reply = self.script.reply_for(text)
+        if reply is not None:
+            self._schedule(order, "reply", self._reply_delay(), text=reply, message=text)
+        rep = self.script.replacement
+        if rep is not None and not order.replacement_sent and self.script.replacement_asked(text):
+            order.replacement_sent = True
+            self.room.save_order(order)
+            self._schedule(order, "replacement", self._reply_delay() + rep.delay)
+
+    def forget(self, order_id: str) -> None:
+        """Drop what is pending for an order (it was canceled)."""
+        for action in self._pending():
+            if action.order_id == order_id:
+                self._actions.delete(action)
+
+    def next_due(self) -> datetime | None:
+        """When the next pending action is due, or None."""
+        pending = self._pending()
+        return pending[0].due if pending else None
+
+    # -- running ---------------------------------------------------------------------------------
+    def run_due(self) -> int:
+        """Run the actions that are due (on a frozen clock, fast-forward to each); how many ran.
+
+        Actions may schedule more (a replacement after the greeting); on a frozen clock those
+        run too.
+        """
+        ran = 0
+        with self.lock:
+            while True:
+                # A read first: most requests find nothing due, and need no write transaction.
+                due = self.next_due()
+                if due is None or (not self.clock.frozen and due > self.clock.now()):
+                    return ran
+                with self.room.transaction():
+                    pending = self._pending()
+                    if not pending:
+                        return ran
+                    action = pending[0]
+                    if self.clock.frozen:
+                        self.clock.advance_to(action.due)
+                    elif action.due > self.clock.now():
+                        return ran
+                    self._actions.delete(action)
+                    self._perform(action)
+                    ran += 1
+
+    def _perform(self, action: ActionRecord) -> None:
+        chat = self.room.open_chat(action.order_id) if self.enabled else None
+        if chat is None:
+            return
+        order, customer_name = chat
+        values = {"customer_name": customer_name, "shopper_name": self.script.display_name,
+                  "message": action.message, "base_url": self.room.base_url.rstrip("/")}
+        if action.kind == "greeting" and self.script.greeting is not None:
+            self.room.post_as_shopper(order, render(self.script.greeting, **values), "")
+        elif action.kind == "reply":
+            self.room.mark_customer_messages_read(order)
+            self.room.post_as_shopper(order, render(action.text, **values), "")
+        elif action.kind == "replacement" and self.script.replacement is not None:
+            rep = self.script.replacement
+            order.replacement_sent = True
+            self.room.save_order(order)
+            self.room.post_as_shopper(order, render(rep.body, **values),
+                                      render(rep.image_url, **values))  # fmt: skip
+
+    def merged_script(self, data: Mapping[str, Any]) -> ShopperScript:
+        """The current script with `data`'s keys over it (`ScriptError` naming a bad key)."""
+        return parse_script(data, base=self.script)

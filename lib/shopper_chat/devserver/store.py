@@ -1,8 +1,9 @@
-"""SQLite storage behind the backend: JSON records by kind, and a small key-value table.
+"""SQLite storage behind the backend: typed records kept as JSON text, and a small key-value table.
 
 One connection, guarded by a lock: the HTTP handlers and the scripted shopper's background task
 share it. `transaction()` commits on success and rolls back on any exception, so that a refused
-request changes nothing.
+request changes nothing. `version` counts the writes, so that a reader can tell that nothing
+changed since it last looked.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
-__all__ = ["Store"]
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["FORMAT", "Record", "Store", "Table"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -29,7 +32,31 @@ CREATE INDEX IF NOT EXISTS records_parent ON records (kind, parent, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-Record = dict[str, Any]
+FORMAT = 2
+"""The records' format: typed records (1 was plain dictionaries, with Unix-second times)."""
+
+
+class Record(BaseModel):
+    """A stored record: its table, its key, and optionally a parent and an order among siblings."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    table: ClassVar[str]
+
+    def key(self) -> str:
+        """The record's id in its table."""
+        raise NotImplementedError
+
+    def parent(self) -> str | None:
+        """The record this one belongs to (for `Table.children`), if any."""
+        return None
+
+    def seq(self) -> float:
+        """The order among the parent's children."""
+        return 0.0
+
+
+R = TypeVar("R", bound=Record)
 
 
 class Store:
@@ -37,6 +64,9 @@ class Store:
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path
+        self.version = 0
+        self._reads: dict[tuple[str, str], list[str]] = {}
+        self._read_version = -1
         self._lock = threading.RLock()
         self._depth = 0
         self._conn = sqlite3.connect(
@@ -46,6 +76,12 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        if self.get_meta("format") != FORMAT:
+            if self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is not None:
+                self._conn.close()
+                raise ValueError(f"{path} holds records of an earlier shopper-chat, which this "
+                                 "version cannot read: remove it or give another --db file")
+            self.set_meta("format", FORMAT)
 
     def close(self) -> None:
         """Close the database."""
@@ -66,66 +102,53 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._conn.execute("ROLLBACK")
+                    self.version += 1
                 raise
             self._depth -= 1
             if outer:
                 self._conn.execute("COMMIT")
 
-    def put(
-        self, kind: str, key: str, data: Record, parent: str | None = None, seq: float = 0
-    ) -> None:
-        """Insert or replace a record."""
+    def _write(self, sql: str, *args: Any) -> None:
         with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO records (kind, id, parent, seq, data) VALUES (?,?,?,?,?)",
-                (kind, key, parent, seq, json.dumps(data, separators=(",", ":"))),
-            )
+            self._conn.execute(sql, args)
+            self.version += 1
 
-    def get(self, kind: str, key: str) -> Record | None:
-        """One record, or None."""
+    def put(self, kind: str, key: str, text: str, parent: str | None = None,
+            seq: float = 0) -> None:  # fmt: skip
+        """Insert or replace a record's JSON text."""
+        self._write("INSERT OR REPLACE INTO records (kind, id, parent, seq, data) "
+                    "VALUES (?,?,?,?,?)", kind, key, parent, seq, text)  # fmt: skip
+
+    def get(self, kind: str, key: str) -> str | None:
+        """One record's JSON text, or None."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT data FROM records WHERE kind = ? AND id = ?", (kind, key)
             ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
-
-    def exists(self, kind: str, key: str) -> bool:
-        """True when the record is stored."""
-        return self.get(kind, key) is not None
+        return None if row is None else str(row[0])
 
     def delete(self, kind: str, key: str) -> None:
         """Remove a record (no error when it is absent)."""
-        with self._lock:
-            self._conn.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, key))
+        self._write("DELETE FROM records WHERE kind = ? AND id = ?", kind, key)
 
-    def children(self, kind: str, parent: str) -> list[Record]:
-        """Records of `kind` under `parent`, by `seq` then insertion."""
+    def children(self, kind: str, parent: str) -> list[str]:
+        """The JSON texts of the records of `kind` under `parent`, by `seq` then insertion."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
-                (kind, parent),
-            ).fetchall()
-        return [dict(json.loads(r[0])) for r in rows]
+            # Pollers read the same conversation again and again between writes: until the next
+            # write, the same read answers the same list (not to be changed by the caller).
+            if self._read_version != self.version:
+                self._reads.clear()
+                self._read_version = self.version
+            texts = self._reads.get((kind, parent))
+            if texts is None:
+                rows = self._conn.execute(
+                    "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
+                    (kind, parent),
+                ).fetchall()
+                texts = self._reads[(kind, parent)] = [text for (text,) in rows]
+            return texts
 
-    def children_json(self, kind: str, parent: str) -> list[str]:
-        """As `children`, but each record as its stored JSON text (parsed by the caller, which
-        may cache by that text: the same text is the same record)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
-                (kind, parent),
-            ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def all(self, kind: str) -> list[Record]:
-        """Every record of `kind`, by `seq` then insertion."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT data FROM records WHERE kind = ? ORDER BY seq, rowid", (kind,)
-            ).fetchall()
-        return [dict(json.loads(r[0])) for r in rows]
-
-    def find(self, kind: str, field: str, value: Any) -> Record | None:
+    def find(self, kind: str, field: str, value: Any) -> str | None:
         """The first record of `kind` whose JSON `field` equals `value`."""
         with self._lock:
             row = self._conn.execute(
@@ -133,7 +156,7 @@ class Store:
                 "ORDER BY rowid LIMIT 1",
                 (kind, f"$.{field}", value),
             ).fetchone()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else str(row[0])
 
     def get_meta(self, key: str) -> Any:
         """A stored setting (JSON), or None."""
@@ -143,10 +166,8 @@ class Store:
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a setting (JSON)."""
-        with self._lock:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
-            )
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key,
+                    json.dumps(value))
 
     def dump(self) -> list[tuple[str, str, str]]:
         """Every record and setting as `(kind, id, json)`, sorted (to compare states)."""
@@ -160,3 +181,54 @@ class Store:
         with self._lock:
             self._conn.execute("DELETE FROM records")
             self._conn.execute("DELETE FROM meta")
+            self.version += 1
+            self.set_meta("format", FORMAT)
+
+    def table(self, record: type[R]) -> Table[R]:
+        """The records of one type, read and written as typed objects."""
+        return Table(self, record)
+
+
+class Table(Generic[R]):
+    """One record type's rows: the backend reads and writes typed records, never JSON."""
+
+    def __init__(self, store: Store, record: type[R]) -> None:
+        self.store = store
+        self.record = record
+        self.kind = record.table
+
+    def get(self, key: str | int) -> R | None:
+        """The record with this key, or None."""
+        text = self.store.get(self.kind, str(key))
+        return None if text is None else self.parse(text)
+
+    def exists(self, key: str | int) -> bool:
+        """True when a record has this key."""
+        return self.store.get(self.kind, str(key)) is not None
+
+    def find(self, field: str, value: Any) -> R | None:
+        """The first record whose `field` equals `value`."""
+        text = self.store.find(self.kind, field, value)
+        return None if text is None else self.parse(text)
+
+    def children(self, parent: str) -> list[R]:
+        """The records under `parent`, in their order."""
+        return [self.parse(t) for t in self.store.children(self.kind, parent)]
+
+    def revisions(self, parent: str) -> list[str]:
+        """The records under `parent` as stored (`parse` reads one). A record's stored text
+        changes whenever the record does, so it names the record's revision."""
+        return self.store.children(self.kind, parent)
+
+    def parse(self, revision: str) -> R:
+        """A record from its stored text."""
+        return self.record.model_validate_json(revision)
+
+    def put(self, record: R) -> None:
+        """Insert or replace."""
+        self.store.put(self.kind, record.key(), record.model_dump_json(), record.parent(),
+                       record.seq())  # fmt: skip
+
+    def delete(self, record: R) -> None:
+        """Remove."""
+        self.store.delete(self.kind, record.key())

@@ -1,86 +1,150 @@
-"""The route table: path, handler, methods. Connect routes first, then the control plane."""
+"""The route table: every operation's method, path, handler, body and answer models, and the error
+statuses it may answer. The server's routes and its OpenAPI document are both made from it.
+Connect operations first, then the control plane."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .exceptions import MethodNotAllowed
+from shopper_chat import contract as c
+
+from . import control as e
+from .faults import FaultRule
 from .responses import ConnectResponses, EmulatorResponses
 
-__all__ = ["routes"]
+__all__ = ["CONNECT", "CONTROL", "INTEGER_PARAMS", "Operation", "routes"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _methods(path: str, handlers: dict[str, Handler]) -> Route:
-    """One route for several methods, so that a 405 names all of them in `Allow`."""
+@dataclass(frozen=True)
+class Operation:
+    """One route: `handler` names the method of `ConnectResponses` / `EmulatorResponses`;
+    `answer` None means the answer is not JSON (a picture)."""
+
+    method: str
+    path: str
+    handler: str
+    summary: str
+    body: type[BaseModel] | None
+    answer: type[BaseModel] | None
+    errors: tuple[int, ...]
+    tag: str = "emulator"
+    internal_ids: bool = False  # takes `X-Treat-Ids-As-Internal`
+
+
+INTEGER_PARAMS = frozenset({"service_option_id", "batch_id", "shopper_id", "fault_id"})
+"""Path parameters that are integers (anything else there: 404)."""
+
+_USERS = "/v2/fulfillment/users/{user_id}"
+_SANDBOX = "/v2/fulfillment_sandbox"
+_ITEMS = _SANDBOX + "/shoppers/{shopper_id}/orders/{order_id}/items"
+_CHAT = "/v2/post_checkout/chat/{order_id}/messages"
+_ORDER = "/_emulator/orders/{order_id}"
+Op = Operation
+
+CONNECT: tuple[Operation, ...] = (
+    Op("POST", "/v2/oauth/token", "create_token", "Get an access token",
+       c.TokenRequest, c.AccessToken, (400, 401, 403), "auth"),
+    Op("POST", "/v2/fulfillment/users", "create_user", "Create a user",
+       c.CreateUserRequest, c.User, (400, 401, 403), "fulfillment"),
+    Op("POST", _USERS + "/service_options/cart/delivery", "list_delivery_options",
+       "List delivery slots for a cart", c.DeliveryOptionsRequest, c.ServiceOptions,
+       (400, 401, 403, 404), "fulfillment"),
+    Op("POST", "/v2/fulfillment/service_options/delivery", "preview_delivery_options",
+       "Preview delivery slots", c.PreviewOptionsRequest, c.ServiceOptions, (400, 401, 403),
+       "fulfillment"),
+    Op("POST", _USERS + "/service_options/{service_option_id}/reserve", "reserve_service_option",
+       "Reserve a slot (10-minute hold)", None, c.ServiceOptionHoldResponse,
+       (400, 401, 403, 404), "fulfillment"),
+    Op("POST", _USERS + "/orders/delivery", "create_delivery_order", "Create a delivery order",
+       c.CreateOrderRequest, c.Order, (400, 401, 403, 404), "fulfillment"),
+    Op("GET", _USERS + "/orders/{order_id}", "get_delivery_order", "Get an order",
+       None, c.Order, (401, 403, 404), "fulfillment"),
+    Op("POST", _SANDBOX + "/shoppers", "create_shopper", "Create a shopper",
+       c.CreateShopperRequest, c.Shopper, (400, 401), "sandbox"),
+    Op("POST", _SANDBOX + "/batches", "create_batch", "Generate a batch",
+       c.CreateBatchRequest, c.Batch, (400, 401), "sandbox"),
+    Op("POST", _SANDBOX + "/batches/{batch_id}/advance", "advance_batch", "Advance a batch",
+       c.AdvanceBatchRequest, c.Batch, (400, 401, 404), "sandbox"),
+    Op("POST", _ITEMS, "add_item", "Shopper adds an item",
+       c.AddItemRequest, c.Success, (400, 401, 404), "sandbox"),
+    Op("PUT", _ITEMS + "/{line_num}", "update_item", "Shopper updates an item",
+       c.UpdateItemRequest, c.Success, (400, 401, 404), "sandbox"),
+    Op("POST", _SANDBOX + "/orders/{order_id}/callbacks", "create_callback", "Simulate a callback",
+       c.SandboxCallbackRequest, c.Success, (400, 401, 404), "sandbox"),
+    Op("GET", "/v2/post_checkout/orders/{order_id}", "get_order_status", "Get the order's status",
+       None, c.OrderStatus, (401, 404), "post_checkout"),
+    Op("GET", _CHAT, "list_messages", "The whole conversation, oldest first",
+       None, c.Conversation, (401, 403, 404), "post_checkout", internal_ids=True),
+    Op("POST", _CHAT, "create_message", "Send a message to the shopper",
+       c.MessageRequest, c.SentMessage, (400, 401, 403, 404), "post_checkout", internal_ids=True),
+    Op("PUT", _CHAT, "mark_messages_read", "Mark the shopper's messages read",
+       None, c.MessagesRead, (400, 401, 404), "post_checkout", internal_ids=True),
+)  # fmt: skip
+
+CONTROL: tuple[Operation, ...] = (
+    Op("GET", "/_emulator/health", "health", "Health: status ok, version, seed, clock, shopper",
+       None, e.Health, ()),
+    Op("POST", "/_emulator/reset", "reset",
+       "Clear all state and faults; back to the start seed and clock", e.EmptyRequest, e.Status,
+       (400,)),
+    Op("POST", "/_emulator/seed", "seed", "Restart the id sequence", e.SeedRequest, e.Seed, (400,)),
+    Op("GET", "/_emulator/clock", "get_clock",
+        "The clock: now, frozen, next scripted-shopper action", None, e.ClockView, ()),
+    Op("POST", "/_emulator/clock", "set_clock", "Set, advance or unfreeze the clock (one field)",
+       e.ClockRequest, e.ClockView, (400,)),
+    Op("GET", _ORDER, "get_order", "The ids a real server keeps to itself (internal id, batch)",
+       None, e.OrderDebug, (404,)),
+    Op("POST", _ORDER + "/shopper_messages", "shopper_message",
+       "Post a message as the order's shopper", e.ShopperMessageRequest, c.ChatMessage,
+       (400, 403, 404)),
+    Op("POST", _ORDER + "/shopper_information_removal", "shopper_information_removal",
+       "Switch shopper information removal (GET chat answers 403)",
+       e.InformationRemovalRequest, e.InformationRemoval, (400, 404)),
+    Op("GET", "/_emulator/faults", "list_faults", "The active fault rules",
+       None, e.FaultList, ()),
+    Op("POST", "/_emulator/faults", "add_fault", "Add a fault rule",
+       e.AddFaultRequest, FaultRule, (400,)),
+    Op("DELETE", "/_emulator/faults", "clear_faults", "Remove every fault rule",
+       None, e.FaultList, ()),
+    Op("DELETE", "/_emulator/faults/{fault_id}", "delete_fault", "Remove one fault rule",
+       None, e.FaultList, (404,)),
+    Op("GET", "/_emulator/shopper", "get_shopper", "The scripted shopper: enabled, delay, script",
+       None, e.ShopperSettings, ()),
+    Op("PUT", "/_emulator/shopper", "put_shopper",
+       "Switch the scripted shopper, merge keys into its script (validated), set its delay",
+       e.ShopperRequest, e.ShopperSettings, (400,)),
+    Op("GET", "/_emulator/images/{name}", "image", "The scripted shopper's pictures (SVG)",
+       None, None, (404,)),
+)  # fmt: skip
+
+
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    """One route for all of a path's methods, so that a 405 names all of them in `Allow`."""
     allowed = sorted(handlers)
     if "GET" in handlers:
-        handlers = {**handlers, "HEAD": handlers["GET"]}
+         handlers = {**handlers, "HEAD": handlers["GET"]}
 
     async def dispatch(request: Request) -> Response:
-        handler = handlers.get(request.method)
-        if handler is None:  # pragma: no cover - the Route refuses other methods first
-            raise MethodNotAllowed(headers={"Allow": ", ".join(allowed)})
-        return await handler(request)
+         return await handlers[request.method](request)
 
     return Route(path, dispatch, methods=allowed)
 
 
+def _routes(operations: Sequence[Operation], responses: object) -> list[Route]:
+    by_path: dict[str, dict[str, Handler]] = {}
+    for op in operations:
+         by_path.setdefault(op.path, {})[op.method] = getattr(responses, op.handler)
+    return [_route(path, handlers) for path, handlers in by_path.items()]
+
+
 def routes(connect: ConnectResponses, emulator: EmulatorResponses) -> list[Route]:
     """Every route of the development server."""
-    c, e = connect, emulator
-    users = "/v2/fulfillment/users/{user_id}"
-    sandbox = "/v2/fulfillment_sandbox"
-    items = sandbox + "/shoppers/{shopper_id}/orders/{order_id}/items"
-    chat = "/v2/post_checkout/chat/{order_id}/messages"
-    return [
-        Route("/v2/oauth/token", c.create_token, methods=["POST"]),
-        Route("/v2/fulfillment/users", c.create_user, methods=["POST"]),
-        Route(users + "/service_options/cart/delivery", c.list_delivery_options, methods=["POST"]),
-        Route(
-            "/v2/fulfillment/service_options/delivery", c.preview_delivery_options, methods=["POST"]
-        ),  # fmt: skip
-        Route(
-            users + "/service_options/{service_option_id}/reserve",
-            c.reserve_service_option,
-            methods=["POST"],
-        ),  # fmt: skip
-        Route(users + "/orders/delivery", c.create_delivery_order, methods=["POST"]),
-        Route(users + "/orders/{order_id}", c.get_delivery_order, methods=["GET"]),
-        Route(sandbox + "/shoppers", c.create_shopper, methods=["POST"]),
-        Route(sandbox + "/batches", c.create_batch, methods=["POST"]),
-        Route(sandbox + "/batches/{batch_id}/advance", c.advance_batch, methods=["POST"]),
-        Route(items, c.add_item, methods=["POST"]),
-        Route(items + "/{line_num}", c.update_item, methods=["PUT"]),
-        Route(sandbox + "/orders/{order_id}/callbacks", c.create_callback, methods=["POST"]),
-        Route("/v2/post_checkout/orders/{order_id}", c.get_order_status, methods=["GET"]),
-        _methods(
-            chat, {"GET": c.list_messages, "POST": c.create_message, "PUT": c.mark_messages_read}
-        ),  # fmt: skip
-        # The control plane.
-        Route("/_emulator/health", e.health, methods=["GET"]),
-        Route("/_emulator/reset", e.reset, methods=["POST"]),
-        Route("/_emulator/seed", e.seed, methods=["POST"]),
-        _methods("/_emulator/clock", {"GET": e.get_clock, "POST": e.set_clock}),
-        Route("/_emulator/orders/{order_id}", e.get_order, methods=["GET"]),
-        Route(
-            "/_emulator/orders/{order_id}/shopper_messages", e.shopper_message, methods=["POST"]
-        ),  # fmt: skip
-        Route(
-            "/_emulator/orders/{order_id}/shopper_information_removal",
-            e.shopper_information_removal,
-            methods=["POST"],
-        ),  # fmt: skip
-        _methods(
-            "/_emulator/faults",
-            {"GET": e.list_faults, "POST": e.add_fault, "DELETE": e.clear_faults},
-        ),  # fmt: skip
-        Route("/_emulator/faults/{fault_id}", e.delete_fault, methods=["DELETE"]),
-        _methods("/_emulator/shopper", {"GET": e.get_shopper, "PUT": e.put_shopper}),
-        Route("/_emulator/images/{name}", e.image, methods=["GET"]),
-    ]
+    return [*_routes(CONNECT, connect), *_routes(CONTROL, emulator)]

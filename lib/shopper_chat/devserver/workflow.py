@@ -1,8 +1,10 @@
-"""Batch workflows as data: the states of each workflow, in order, and the moves they allow."""
+"""Batch workflows as data: the contract's states per batch type, and the moves they allow."""
 
 from __future__ import annotations
 
 from enum import Enum
+
+from shopper_chat import contract
 
 __all__ = [
     "BATCH_TYPES",
@@ -12,44 +14,24 @@ __all__ = [
     "WORKFLOWS",
     "WorkflowState",
     "check_move",
+    "initial_state",
+    "is_past",
     "next_state",
     "order_state",
 ]
 
+WorkflowState = Enum(  # type: ignore[misc]  # members come from the contract
+    "WorkflowState", {name.upper(): name for name in contract.BATCH_WORKFLOW_STATES}, type=str
+)
+"""Every batch workflow state of the Sandbox API (`WorkflowState("picking").value`)."""
 
-class WorkflowState(str, Enum):
-    """Every batch workflow state of the Sandbox API."""
-
-    BRAND_NEW = "brand_new"
-    ACKNOWLEDGED = "acknowledged"
-    PICKING = "picking"
-    VERIFYING_REPLACEMENTS = "verifying_replacements"
-    CHECKOUT = "checkout"
-    RECEIPT_SANITY_CHECK = "receipt_sanity_check"
-    DELIVERING = "delivering"
-    COMPLETED = "completed"
-    BAGS_CHECK = "bags_check"
-    STAGED = "staged"
-
-
-S = WorkflowState
-_DELIVERY = (
-    S.BRAND_NEW, S.ACKNOWLEDGED, S.PICKING, S.VERIFYING_REPLACEMENTS, S.CHECKOUT,
-    S.RECEIPT_SANITY_CHECK, S.DELIVERING, S.COMPLETED,
-)  # fmt: skip
-_PICKUP = (
-    S.BRAND_NEW, S.ACKNOWLEDGED, S.PICKING, S.VERIFYING_REPLACEMENTS, S.CHECKOUT,
-    S.RECEIPT_SANITY_CHECK, S.BAGS_CHECK, S.STAGED,
-)  # fmt: skip
+BATCH_TYPES: tuple[str, ...] = contract.BATCH_TYPES
 
 #: batch_type -> its states in order.
 WORKFLOWS: dict[str, tuple[WorkflowState, ...]] = {
-    "delivery": _DELIVERY,
-    "delivery_only": _DELIVERY,
-    "runner_customer": _DELIVERY,
-    "pickup": _PICKUP,
+    batch_type: tuple(WorkflowState(name) for name in states)
+    for batch_type, states in contract.WORKFLOWS.items()
 }
-BATCH_TYPES = tuple(WORKFLOWS)
 
 #: batch_type -> allowed (from, to) moves: any move forward, skipping allowed.
 TRANSITIONS: dict[str, frozenset[tuple[WorkflowState, WorkflowState]]] = {
@@ -60,13 +42,12 @@ TRANSITIONS: dict[str, frozenset[tuple[WorkflowState, WorkflowState]]] = {
 }
 
 #: States in which the customer and the shopper may chat (the batch has a shopper, not yet done).
-CHAT_OPEN_STATES = frozenset(
-    {S.BRAND_NEW, S.ACKNOWLEDGED, S.PICKING, S.VERIFYING_REPLACEMENTS, S.CHECKOUT,
-     S.RECEIPT_SANITY_CHECK, S.DELIVERING, S.BAGS_CHECK}
-)  # fmt: skip
+CHAT_OPEN_STATES: frozenset[WorkflowState] = frozenset(
+    WorkflowState(name) for name in contract.CHAT_OPEN_STATES
+)
 
 #: Batch state -> the order's workflow_state where they differ.
-_ORDER_STATE = {S.COMPLETED: "delivered"}
+_ORDER_STATE: dict[str, contract.OrderWorkflowState] = {"completed": "delivered"}
 
 
 class IllegalMove(ValueError):
@@ -93,9 +74,7 @@ def check_move(batch_type: str, current: str, target: str) -> WorkflowState:
 
 def initial_state(batch_type: str, requested: str | None) -> WorkflowState:
     """A new batch's state: `acknowledged`, or the requested state of its workflow."""
-    if requested is None:
-        return S.ACKNOWLEDGED
-    return _parse(batch_type, requested)
+    return _parse(batch_type, "acknowledged" if requested is None else requested)
 
 
 def next_state(batch_type: str, current: str) -> WorkflowState:
@@ -107,14 +86,12 @@ def next_state(batch_type: str, current: str) -> WorkflowState:
     return states[index + 1]
 
 
-def order_state(batch_state: str) -> str:
+def order_state(batch_state: contract.BatchWorkflowState) -> contract.OrderWorkflowState:
     """The order's `workflow_state` for its batch's state."""
-    return _ORDER_STATE.get(WorkflowState(batch_state), batch_state)
+    return _ORDER_STATE.get(batch_state, batch_state)
 
 
-def is_past(batch_type: str, state: str, milestone: WorkflowState) -> bool:
+def is_past(batch_type: str, state: str, milestone: str) -> bool:
     """True when `state` is `milestone` or later in the batch's workflow."""
-    states = WORKFLOWS[batch_type]
-    if milestone not in states:
-        return False
-    return states.index(WorkflowState(state)) >= states.index(milestone)
+    states = [s.value for s in WORKFLOWS[batch_type]]
+    return milestone in states and states.index(state) >= states.index(milestone)
