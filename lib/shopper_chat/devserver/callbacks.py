@@ -56,12 +56,14 @@ from shopper_chat.contract import Event
 __all__ = [
     "CallbackConfig",
     "CallbackEngine",
+    "ENV_VARIABLES",
     "DeliveryAttempt",
     "DeliveryOutcome",
     "MemoryPendingStore",
     "PendingDelivery",
     "PendingStore",
     "RetryPolicy",
+    "config_from_env",
     "format_attempt",
 ]
 
@@ -158,6 +160,34 @@ class CallbackConfig:
             "client_secret": MASK,
             "events": None if self.events is None else sorted(self.events),
         }
+
+
+ENV_VARIABLES = (
+    "CONNECT_CALLBACK_URL",
+    "CONNECT_CALLBACK_TOKEN_URL",
+    "CONNECT_CALLBACK_CLIENT_ID",
+    "CONNECT_CALLBACK_CLIENT_SECRET",
+)
+"""The environment variables `shopper-chat serve` reads the settings from (all or none)."""
+
+
+def config_from_env(environ: Mapping[str, str]) -> CallbackConfig | None:
+    """The settings in `ENV_VARIABLES`, or None when none is set. `ValueError` names a missing
+    variable, or says which value is unusable (never showing the secret)."""
+    values = {name: environ.get(name, "").strip() for name in ENV_VARIABLES}
+    if not any(values.values()):
+        return None
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ValueError(f"{missing[0]} is not set (event callbacks need all of "
+                         f"{', '.join(ENV_VARIABLES)})")  # fmt: skip
+    url, token_url, client_id, secret = values.values()
+    try:
+        return CallbackConfig(url, token_url, client_id, Secret(secret))
+    except ValueError as exc:
+        field = str(exc).split(" ", 1)[0]
+        variable = {"url": ENV_VARIABLES[0], "token_url": ENV_VARIABLES[1]}.get(field, "")
+        raise ValueError(f"{variable or field}: {str(exc).split(' ', 1)[1]}") from None
 
 
 class PendingDelivery(BaseModel):
@@ -330,7 +360,8 @@ class CallbackEngine:
         self._max_pending = max_pending
         self._cond = threading.Condition()
         self._config = config
-        self._generation = 0
+        self._generation = 0  # changes with the configuration (the cached token is for one)
+        self._epoch = 0  # changes on reset: an attempt in flight then leaves no trace
         self._queue: list[_Due] = []
         self._seq = itertools.count()
         self._in_flight = 0
@@ -363,6 +394,24 @@ class CallbackEngine:
         for item in dropped:
             self._discard(item.event_id)
             self._record(item, "dropped", error="callbacks were turned off")
+
+    def wants(self, event_name: str) -> bool:
+        """Whether an event of this name would be queued now (delivery on, name not filtered
+        out), so that the server makes no event nobody will be sent."""
+        config = self._config
+        return config is not None and config.wants(event_name)
+
+    def reset(self, config: CallbackConfig | None) -> None:
+        """Back to a fresh start with `config`: nothing pending, an empty log, no token. (The
+        server's reset; its store is cleared by the server.)"""
+        with self._cond:
+            self._config = config
+            self._generation += 1
+            self._epoch += 1
+            self._token = None
+            self._queue.clear()
+            self._log.clear()
+            self._cond.notify_all()
 
     # -- publishing --------------------------------------------------------------------------------
     def publish(self, event: Event | Mapping[str, Any]) -> bool:
@@ -468,9 +517,10 @@ class CallbackEngine:
                     item = heapq.heappop(self._queue).item
                     config = self._config
                     generation = self._generation
+                    epoch = self._epoch
                     self._in_flight += 1
                 try:
-                    self._attempt(http, item, config, generation)
+                    self._attempt(http, item, config, generation, epoch)
                 except Exception:  # keep the worker alive whatever happens to one event
                     logger.exception("event callbacks: attempt failed unexpectedly")
                 finally:
@@ -479,17 +529,19 @@ class CallbackEngine:
                         self._cond.notify_all()
 
     def _attempt(self, http: httpx.Client, item: _Item, config: CallbackConfig,
-                 generation: int) -> None:  # fmt: skip
+                 generation: int, epoch: int) -> None:  # fmt: skip
         item.attempts += 1
         if item.started is None:
             item.started = self._clock()
         try:
             status = self._deliver(http, item, config, generation)
         except _Failure as failure:
-            self._failed(item, failure)
+            if self._epoch == epoch:
+                self._failed(item, failure)
         else:
-            self._discard(item.event_id)
-            self._record(item, "delivered", status=status)
+            if self._epoch == epoch:
+                self._discard(item.event_id)
+                self._record(item, "delivered", status=status)
 
     def _failed(self, item: _Item, failure: _Failure) -> None:
         now = self._clock()
@@ -621,12 +673,16 @@ class CallbackEngine:
             return []
 
     def _save(self, item: _Item) -> None:
+        if self._stopping:
+            return  # the server may be closing its store; the item stays as last saved
         try:
             self._store.save(PendingDelivery(event=item.event, attempts=item.attempts))
         except Exception:  # delivery goes on; only surviving a restart is lost
             logger.exception("event callbacks: could not save a pending delivery")
 
     def _discard(self, event_id: int) -> None:
+        if self._stopping:
+            return  # kept: sent again after a restart, which at least once allows
         try:
             self._store.discard(event_id)
         except Exception:

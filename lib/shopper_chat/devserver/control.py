@@ -6,17 +6,43 @@ would silently change a test.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
-from shopper_chat.contract import MessageRequest, OptionalText, Timestamp
+from shopper_chat._secret import Secret
+from shopper_chat.contract import (
+    BLANK,
+    INVALID,
+    EventName,
+    MessageRequest,
+    NonBlank,
+    OptionalText,
+    Timestamp,
+    problem,
+)
 
+from .callbacks import DeliveryAttempt
 from .faults import FaultRule
 from .shopper import ShopperScript
 
 __all__ = [
     "AddFaultRequest",
+    "CallbackDeliveries",
+    "CallbackSettings",
+    "CallbacksRequest",
     "ClockRequest",
     "ClockView",
     "EmptyRequest",
@@ -88,6 +114,45 @@ class ShopperRequest(ControlRequest):
     enabled: StrictBool | None = None
     script: dict[StrictStr, Any] | None = None
     reply_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace()
+                                                                          for c in value):
+        raise problem(INVALID)
+    return value
+
+
+def _secret_text(value: Any) -> Any:
+    # Held as a `Secret` from the moment it is read, so that no repr of the body shows it.
+    if isinstance(value, str):
+        if not value.strip():
+            raise problem(BLANK)
+        return Secret(value)
+    if value is None:
+        raise PydanticCustomError("string_type", "expected a string")
+    raise PydanticCustomError("string_type", "expected a string, got {got}",
+                              {"got": type(value).__name__})  # fmt: skip
+
+
+HttpUrl = Annotated[StrictStr, AfterValidator(_http_url),
+                    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"})]
+SecretText = Annotated[Secret, BeforeValidator(_secret_text),
+                       WithJsonSchema({"type": "string", "minLength": 1, "writeOnly": True})]
+
+
+class CallbacksRequest(ControlRequest):
+    """`PUT /_emulator/callbacks`: send the event callbacks to a retailer's endpoint. `events`:
+    only these names (absent or null: all)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    url: HttpUrl
+    token_url: HttpUrl
+    client_id: NonBlank
+    client_secret: SecretText
+    events: Annotated[list[EventName], Field(min_length=1)] | None = None
 
 
 class Answer(BaseModel):
@@ -163,3 +228,22 @@ class ShopperSettings(Answer):
     enabled: bool
     reply_delay: float | None
     script: ShopperScript
+
+
+class CallbackSettings(Answer):
+    """`GET`, `PUT` and `DELETE /_emulator/callbacks`: where the events go, the client secret
+    shown as `**********`; every field null when delivery is off."""
+
+    url: str | None
+    token_url: str | None
+    client_id: str | None
+    client_secret: str | None
+    events: list[str] | None
+
+
+class CallbackDeliveries(Answer):
+    """`GET /_emulator/callbacks/deliveries`: the delivery log (one entry per attempt, oldest
+    first, the last 1000) and how many deliveries are still pending."""
+
+    deliveries: list[DeliveryAttempt]
+    pending: int

@@ -13,8 +13,10 @@ import base64
 import binascii
 import hashlib
 import json
+import random
 import re
 import secrets
+import time
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,9 +28,13 @@ from pydantic import BaseModel
 from shopper_chat import contract as c
 
 from . import workflow
+from .callbacks import CallbackConfig, CallbackEngine, PendingDelivery, RetryPolicy
 from .clock import Clock
 from .control import (
     AddFaultRequest,
+    CallbackDeliveries,
+    CallbackSettings,
+    CallbacksRequest,
     ClockRequest,
     ClockView,
     FaultList,
@@ -51,6 +57,7 @@ from .faults import FaultRule, Faults, RuleError
 from .ids import IdSource
 from .records import (
     BatchRecord,
+    CallbackRecord,
     Event,
     HoldRecord,
     MessageRecord,
@@ -140,6 +147,8 @@ class ConnectBackend:
         client_secret: str,
         timezone_name: str = "America/Los_Angeles",
         info: dict[str, str] | None = None,
+        callbacks: CallbackConfig | None = None,
+        callback_policy: RetryPolicy | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -165,6 +174,14 @@ class ConnectBackend:
         state = store.get_meta("ids")
         if state is not None:
             self.ids.restore(state)  # an existing database keeps its id sequence
+        # Event callbacks: queued only once the transaction that caused them commits (a refused
+        # request sends nothing), then delivered by the engine's own thread.
+        self._initial_callbacks = callbacks
+        self._outbox: list[c.Event] = []
+        self._depth = 0
+        self._event_seq = int(store.get_meta("event_seq") or 0)
+        self.callbacks = CallbackEngine(callbacks, policy=callback_policy,
+                                        store=_StoredDeliveries(store))  # fmt: skip
         stored = store.get_meta("clock")
         if stored is not None:
             # A restart never moves time backwards past what the database already holds.
@@ -177,16 +194,53 @@ class ConnectBackend:
     # ------------------------------------------------------------------ plumbing
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One storage transaction; a refused operation also gives back the ids it drew."""
+        """One storage transaction; a refused operation also gives back the ids it drew, and
+        sends none of its event callbacks. The outermost one publishes them once committed."""
         snapshot = self.ids.snapshot()
+        events: list[c.Event] = []
         try:
             with self.store.transaction():
-                yield
-                self.store.set_meta("ids", self.ids.snapshot())
-                self.store.set_meta("clock", self.now().timestamp())
+                # Inside the store's lock: one thread at a time here, so one outbox is enough.
+                self._depth += 1
+                outer = self._depth == 1
+                event_seq = self._event_seq
+                try:
+                    yield
+                    self.store.set_meta("ids", self.ids.snapshot())
+                    self.store.set_meta("clock", self.now().timestamp())
+                    if outer and self._event_seq != event_seq:
+                        self.store.set_meta("event_seq", self._event_seq)
+                except BaseException:
+                    if outer:
+                        self._outbox.clear()
+                        self._event_seq = event_seq
+                    raise
+                finally:
+                    self._depth -= 1
+                if outer:
+                    events, self._outbox = self._outbox, []
         except BaseException:
             self.ids.restore(snapshot)
             raise
+        for event in events:
+            self.callbacks.publish(event)
+
+    def _emit(self, event_name: str, **metadata: str) -> None:
+        """An event callback caused by the operation in progress (none when nobody gets it)."""
+        if not self.callbacks.wants(event_name):
+            return
+        self._event_seq += 1
+        # Its own seeded source, so that turning callbacks on changes no other id.
+        rng = random.Random(f"{self.ids.seed}/event/{self._event_seq}")
+        event = c.parse_event({"event_id": rng.randrange(10**18, 2**63), "event_name": event_name,
+                               "event_timestamp": self.now(), "event_metadata": metadata})
+        if self._depth:
+            self._outbox.append(event)
+        else:
+            self.callbacks.publish(event)
+
+    def _emit_order(self, order: OrderRecord, status: str) -> None:
+        self._emit(c.fulfillment_event_name(status), order_id=order.order_id)
 
     def _atomic(self, operation: Callable[[], T]) -> T:
         with self.transaction():
@@ -370,6 +424,7 @@ class ConnectBackend:
                 self.users.put(user.model_copy(update=contact))
             self.save_order(order)
             self.pointers.put(OrderPointer(internal_id=order.internal_id, order_id=order.order_id))
+            self._emit_order(order, "brand_new")
             return self._order(order)
 
         return self._atomic(op)
@@ -465,7 +520,7 @@ class ConnectBackend:
             for order in found:
                 order.batch_id = batch.id
                 self.save_order(order)
-            self._batch_moved(batch)
+            self._batch_moved(batch, "brand_new")
             return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
         return self._atomic(op)
@@ -490,16 +545,25 @@ class ConnectBackend:
                                                 workflow_state)  # fmt: skip
             except workflow.IllegalMove as exc:
                 raise InvalidParameter(str(exc), key="workflow_state") from None
-            batch.workflow_state = state.value
+            previous, batch.workflow_state = batch.workflow_state, state.value
             self.batches.put(batch)
-            self._batch_moved(batch)
+            self._batch_moved(batch, previous)
             return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
         return self._atomic(op)
 
-    def _batch_moved(self, batch: BatchRecord) -> None:
-        """Orders follow their batch: delivery time, and the shopper's greeting."""
+    def _batch_moved(self, batch: BatchRecord, previous: str) -> None:
+        """Orders follow their batch: delivery time, the shopper's greeting, and a fulfillment
+        event for each state passed that has one (a skip sends those of the states between)."""
         state = batch.workflow_state
+        for passed in workflow.passed(batch.batch_type, previous, state):
+            status = c.BATCH_STATE_EVENTS.get(passed)
+            if status is None:
+                continue
+            for order_id in batch.order_ids:
+                order = self.orders.get(order_id)
+                if order is not None and order.canceled_at is None:
+                    self._emit(status, order_id=order_id)
         for order_id in batch.order_ids:
             order = self.orders.get(order_id)
             if order is None or order.canceled_at is not None:
@@ -546,6 +610,9 @@ class ConnectBackend:
                 if str(item.get("line_num")) == line_num:
                     item.update(request.model_dump(mode="json", exclude_none=True))
                     self.save_order(order)
+                    status = _ITEM_EVENTS.get(request.status)
+                    if status is not None:
+                        self._emit_order(order, status)
                     return c.Success(success=True)
             raise ResourceNotFound()
 
@@ -571,6 +638,7 @@ class ConnectBackend:
                                       end_at=order.window.end_at + day)  # fmt: skip
             order.events.append(Event(event_name=event_name, at=self.now()))
             self.save_order(order)
+            self._emit_order(order, event_name)
             return c.Success(success=True)
 
         return self._atomic(op)
@@ -658,6 +726,8 @@ class ConnectBackend:
             image=image,
         )
         self.messages.put(message)
+        # The topic: the conversation, named by the order's internal id (a guess, see README).
+        self._emit(c.CHAT_MESSAGE_CREATED, topic_id=str(order.internal_id))
         return message
 
     def create_message(self, caller: Caller, order_ref: str, internal: bool, body: str,
@@ -790,6 +860,8 @@ class ConnectBackend:
             self.clock.reset(start)
             self.faults.clear(seed)
             self.shopper.reset(script, enabled=enabled, reply_delay=reply_delay)
+            self._event_seq = 0
+            self.callbacks.reset(self._initial_callbacks)
 
     def set_seed(self, seed: int) -> Seed:
         """Restart the id sequence (and the fault draws) from `seed`."""
@@ -864,6 +936,61 @@ class ConnectBackend:
                                reply_delay=request.reply_delay,
                                reply_delay_set="reply_delay" in request.model_fields_set)
         return self.shopper_settings()
+
+    def callback_settings(self) -> CallbackSettings:
+        """GET /_emulator/callbacks: the settings, the secret masked (all null: off)."""
+        config = self.callbacks.config
+        if config is None:
+            return CallbackSettings(url=None, token_url=None, client_id=None,
+                                    client_secret=None, events=None)  # fmt: skip
+        return CallbackSettings.model_validate(config.public())
+
+    def configure_callbacks(self, request: CallbacksRequest) -> CallbackSettings:
+        """PUT /_emulator/callbacks: send the event callbacks there from now on (what is
+        pending follows)."""
+        try:
+            config = CallbackConfig(
+                url=request.url, token_url=request.token_url, client_id=request.client_id,
+                client_secret=request.client_secret,
+                events=None if request.events is None else frozenset(request.events))
+        except ValueError as exc:  # the body's types already hold: a safety net
+            raise InvalidParameter(c.Messages.INVALID, key=str(exc).split(" ", 1)[0]) from None
+        self.callbacks.configure(config)
+        return self.callback_settings()
+
+    def stop_callbacks(self) -> CallbackSettings:
+        """DELETE /_emulator/callbacks: delivery off, pending deliveries dropped."""
+        self.callbacks.configure(None)
+        return self.callback_settings()
+
+    def callback_deliveries(self) -> CallbackDeliveries:
+        """GET /_emulator/callbacks/deliveries: the delivery log and what is pending."""
+        return CallbackDeliveries(deliveries=self.callbacks.deliveries(),
+                                  pending=len(self.callbacks.pending()))  # fmt: skip
+
+
+_ITEM_EVENTS: dict[str, str] = {"replaced": "item_replaced", "to_refund": "item_refunded"}
+"""A Sandbox item status -> the fulfillment event it sends (`fulfillment.<value>`)."""
+
+
+class _StoredDeliveries:
+    """The callback engine's `PendingStore` in the server's store (with `--db`, in the file)."""
+
+    def __init__(self, store: Store) -> None:
+        self._table = store.table(CallbackRecord)
+
+    def save(self, delivery: PendingDelivery) -> None:
+        existing = self._table.get(delivery.event_id)
+        queued = existing.queued if existing is not None else time.time()
+        self._table.put(CallbackRecord(event=delivery.event, attempts=delivery.attempts,
+                                       queued=queued))  # fmt: skip
+
+    def discard(self, event_id: int) -> None:
+        self._table.store.delete(CallbackRecord.table, str(event_id))
+
+    def load(self) -> list[PendingDelivery]:
+        return [PendingDelivery(event=r.event, attempts=r.attempts)
+                for r in self._table.children("pending")]  # fmt: skip
 
 
 def decode_assertion(assertion: str) -> str | None:

@@ -18,6 +18,7 @@ from .store import Record
 __all__ = [
     "ActionRecord",
     "BatchRecord",
+    "CallbackRecord",
     "Event",
     "HoldRecord",
     "MessageRecord",
@@ -226,3 +227,22 @@ class ActionRecord(Record):
 
     def seq(self) -> float:
         return self.due.timestamp()
+
+
+class CallbackRecord(Record):
+    """An event callback not yet delivered (the callback engine's `PendingDelivery`), kept so
+    that it survives a restart. `queued` orders them: the time the engine first saved it."""
+
+    table = "callback"
+    event: dict[str, Any]
+    attempts: int = 0
+    queued: float = 0.0
+
+    def key(self) -> str:
+        return str(self.event["event_id"])
+
+    def parent(self) -> str:
+        return "pending"
+
+    def seq(self) -> float:
+        return self.queued

@@ -18,6 +18,7 @@ from shopper_chat import contract as c
 
 from .control import (
     AddFaultRequest,
+    CallbacksRequest,
     ClockRequest,
     EmptyRequest,
     InformationRemovalRequest,
@@ -319,6 +320,19 @@ class EmulatorResponses:
     async def put_shopper(self, request: Request) -> Response:
         body = parse(ShopperRequest, await read_json(request))
         return render(self.backend.configure_shopper(body))
+
+    async def get_callbacks(self, request: Request) -> Response:
+        return render(self.backend.callback_settings())
+
+    async def put_callbacks(self, request: Request) -> Response:
+        body = parse(CallbacksRequest, await read_json(request))
+        return render(self.backend.configure_callbacks(body))
+
+    async def delete_callbacks(self, request: Request) -> Response:
+        return render(self.backend.stop_callbacks())
+
+    async def callback_deliveries(self, request: Request) -> Response:
+        return render(self.backend.callback_deliveries())
 
     async def image(self, request: Request) -> Response:
         picture = self.backend.picture(request.path_params["name"])

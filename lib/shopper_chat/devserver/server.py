@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shopper_chat import __version__
 from shopper_chat._time import parse_time
 
+from .callbacks import CallbackConfig, RetryPolicy
 from .clock import Clock
 from .exceptions import (
     ConnectHTTPError,
@@ -79,6 +80,11 @@ class DevServerConfig:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     timezone: str = "America/Los_Angeles"
+    callbacks: CallbackConfig | None = None
+    """Where to send the event callbacks from the start (`PUT /_emulator/callbacks` changes it;
+    `shopper-chat serve` reads it from `CONNECT_CALLBACK_*`)."""
+    callback_policy: RetryPolicy | None = None
+    """The delivery schedule (tests shorten it); None: the documented one."""
 
     def start_time(self) -> datetime | None:
         """The frozen clock's start, or None for real time."""
@@ -205,6 +211,8 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         or DEFAULT_CLIENT_SECRET,
         timezone_name=config.timezone,
         info={"version": __version__, "db": "file" if config.db is not None else "memory"},
+        callbacks=config.callbacks,
+        callback_policy=config.callback_policy,
     )
     # Imported here, not at the top: `python -m shopper_chat.devserver.openapi` imports this
     # package first, and the module must not be loaded twice.
@@ -218,12 +226,15 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(_shopper_loop(backend))
+        backend.callbacks.start()
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            # In a thread: the worker may be finishing an attempt (at most one timeout).
+            await asyncio.to_thread(backend.callbacks.stop)
 
     from starlette.middleware import Middleware
     from starlette.routing import Route

@@ -18,6 +18,7 @@ __all__ = [
     "is_past",
     "next_state",
     "order_state",
+    "passed",
 ]
 
 WorkflowState = Enum(  # type: ignore[misc]  # members come from the contract
@@ -95,3 +96,10 @@ def is_past(batch_type: str, state: str, milestone: str) -> bool:
     """True when `state` is `milestone` or later in the batch's workflow."""
     states = [s.value for s in WORKFLOWS[batch_type]]
     return milestone in states and states.index(state) >= states.index(milestone)
+
+
+def passed(batch_type: str, previous: str, state: str) -> list[str]:
+    """The states a move from `previous` to `state` goes through, `state` included, in order (a
+    skip passes the states between)."""
+    states = [s.value for s in WORKFLOWS[batch_type]]
+    return states[states.index(previous) + 1:states.index(state) + 1]
