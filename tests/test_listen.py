@@ -477,3 +477,96 @@ def test_the_command_prints_one_line_per_event_and_stops_on_sigterm(tmp_path: Pa
 def test_the_event_timestamp_is_read_as_utc() -> None:
     event = parse_event(envelope(1))
     assert event.event_timestamp == datetime(2026, 1, 15, 17, tzinfo=timezone.utc)
+
+
+# -- end to end: serve, listen --register, run -----------------------------------------------------
+CLI = Path(sys.executable).parent / "shopper-chat"
+
+
+class Lines:
+    """A process's stdout, read line by line in the background."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._stream = process.stdout
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """After the process ended: the rest of its output, then the pipe closed."""
+        self._thread.join(10)
+        if self._stream is not None:
+            self._stream.close()
+
+    def _read(self) -> None:
+        assert self._stream is not None
+        for line in self._stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, text: str, timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if text in line:
+                    return line
+            time.sleep(0.05)
+        pytest.fail(f"no line with {text!r} within {timeout:g} s: {self.lines}", pytrace=False)
+
+
+def _stop(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def _close(process: subprocess.Popen[str] | None, lines: Lines | None) -> str:
+    """Stop the process if it runs, close its pipes; its stderr."""
+    if process is None:
+        return ""
+    if process.poll() is None:
+        _stop(process)
+    if lines is not None:
+        lines.close()
+    err = ""
+    if process.stderr is not None:
+        err = process.stderr.read()
+        process.stderr.close()
+    return err
+
+
+def test_listen_register_prints_the_events_of_a_shopper_chat_run(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    serve = subprocess.Popen([str(CLI), "serve", "--port", "0", "--seed", "7", "--clock",
+                              "2026-01-15T17:00:00Z"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env)
+    listen: subprocess.Popen[str] | None = None
+    heard: Lines | None = None
+    served = Lines(serve)
+    try:
+        base_url = served.wait_for("development server on").split()[4]
+        listen = subprocess.Popen([str(CLI), "listen", "--port", "0", "--register", base_url],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
+        heard = Lines(listen)
+        heard.wait_for(f"registered with {base_url}")
+        run = subprocess.run([str(CLI), "run", "--base-url", base_url, "--out", str(tmp_path),
+                              "--only", "01", "02", "03"], capture_output=True, text=True,
+                             env=env, timeout=240)
+        assert run.returncode == 0, run.stdout + run.stderr
+        picking = heard.wait_for("fulfillment.picking")
+        chat = heard.wait_for("chat_message_created")
+        settings = httpx.get(f"{base_url}/_emulator/callbacks", timeout=5).json()
+        assert settings["client_secret"] == "**********"
+        assert _stop(listen) == 0
+        after = httpx.get(f"{base_url}/_emulator/callbacks", timeout=5).json()
+    finally:
+        listen_err = _close(listen, heard)
+        _close(serve, served)
+    assert picking.startswith("2026-01-15T") and "order_id=order-" in picking
+    assert "topic_id=" in chat
+    assert after["url"] is None  # the listener turned delivery off as it stopped
+    assert listen_err == ""

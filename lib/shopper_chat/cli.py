@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from collections.abc import Sequence
@@ -121,7 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from shopper_chat.devserver import DevServerConfig, ScriptError, start
+    from shopper_chat.devserver.callbacks import config_from_env
 
+    try:
+        callbacks = config_from_env(os.environ)
+    except ValueError as exc:
+        print(f"shopper-chat serve: {exc}", file=sys.stderr)
+        return 2
     try:
         config = DevServerConfig(
             seed=args.seed,
@@ -132,6 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             reply_delay=args.reply_delay,
+            callbacks=callbacks,
         )
         config.script()
         server = start(config)
@@ -151,6 +159,8 @@ def _serve(args: argparse.Namespace) -> int:
         f"shopper-chat development server on {server.base_url} (client id {server.client_id})",
         flush=True,
     )
+    if callbacks is not None:
+        print(f"event callbacks go to {callbacks.public()['url']}", flush=True)
     stopped = threading.Event()
     try:
         while not stopped.wait(0.5):

@@ -368,3 +368,36 @@ def _retailer_headers(server: DevServer) -> dict[str, str]:
         "client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
         "grant_type": "client_credentials", "scope": "connect:fulfillment"}).json()["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+# -- shopper-chat serve's settings -----------------------------------------------------------------
+def test_serve_reads_the_four_variables() -> None:
+    from shopper_chat.devserver.callbacks import config_from_env
+
+    assert config_from_env({}) is None
+    config = config_from_env({"CONNECT_CALLBACK_URL": "http://127.0.0.1:9/e",
+                              "CONNECT_CALLBACK_TOKEN_URL": "http://127.0.0.1:9/t",
+                              "CONNECT_CALLBACK_CLIENT_ID": "id",
+                              "CONNECT_CALLBACK_CLIENT_SECRET": "env-secret"})
+    assert config is not None and config.public()["client_secret"] == "**********"
+    assert config.client_secret.get_secret_value() == "env-secret"
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CONNECT_CALLBACK_URL": "http://127.0.0.1:9/e"},
+     "shopper-chat serve: CONNECT_CALLBACK_TOKEN_URL is not set (event callbacks need all of "
+     "CONNECT_CALLBACK_URL, CONNECT_CALLBACK_TOKEN_URL, CONNECT_CALLBACK_CLIENT_ID, "
+     "CONNECT_CALLBACK_CLIENT_SECRET)\n"),
+    ({"CONNECT_CALLBACK_URL": "127.0.0.1:9/e", "CONNECT_CALLBACK_TOKEN_URL": "http://x/t",
+      "CONNECT_CALLBACK_CLIENT_ID": "id", "CONNECT_CALLBACK_CLIENT_SECRET": "not-shown"},
+     "shopper-chat serve: CONNECT_CALLBACK_URL: must be an http:// or https:// URL with a host\n"),
+])
+def test_serve_refuses_incomplete_settings_with_exit_2(
+        env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from shopper_chat import cli
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["serve", "--port", "0"]) == 2
+    assert capsys.readouterr().err == message
