@@ -505,7 +505,9 @@ class CallbackEngine:
             while True:
                 with self._cond:
                     while True:
-                        if self._stopping:
+                        # A worker outlived by a newer one (stopped, then started again while
+                        # it still waited on a receiver) just ends.
+                        if self._stopping or self._thread is not threading.current_thread():
                             return
                         if self._config is not None and self._queue:
                             wait = self._queue[0].at - self._clock()

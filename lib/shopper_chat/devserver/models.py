@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import random
 import re
 import secrets
@@ -74,6 +75,8 @@ from .store import Store
 
 __all__ = ["CHAT_EXPIRY", "Caller", "ChatPage", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
            "TOKEN_LIFETIME"]  # fmt: skip
+
+logger = logging.getLogger("shopper_chat.devserver")
 
 TOKEN_LIFETIME = 86400
 CHAT_EXPIRY = timedelta(hours=24)
@@ -229,11 +232,16 @@ class ConnectBackend:
         """An event callback caused by the operation in progress (none when nobody gets it)."""
         if not self.callbacks.wants(event_name):
             return
+        try:
+            # Its own seeded source, so that turning callbacks on changes no other id.
+            rng = random.Random(f"{self.ids.seed}/event/{self._event_seq + 1}")
+            event = c.parse_event({"event_id": rng.randrange(10**18, 2**63),
+                                   "event_name": event_name, "event_timestamp": self.now(),
+                                   "event_metadata": metadata})  # fmt: skip
+        except Exception:  # an event must never fail the request that caused it
+            logger.exception("event callbacks: could not make a %s event", event_name)
+            return
         self._event_seq += 1
-        # Its own seeded source, so that turning callbacks on changes no other id.
-        rng = random.Random(f"{self.ids.seed}/event/{self._event_seq}")
-        event = c.parse_event({"event_id": rng.randrange(10**18, 2**63), "event_name": event_name,
-                               "event_timestamp": self.now(), "event_metadata": metadata})
         if self._depth:
             self._outbox.append(event)
         else:

@@ -233,8 +233,9 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            # In a thread: the worker may be finishing an attempt (at most one timeout).
-            await asyncio.to_thread(backend.callbacks.stop)
+            # In a thread, and not for long: a worker still waiting on a receiver finishes on its
+            # own (it writes nothing more; what was pending stays in the store).
+            await asyncio.to_thread(backend.callbacks.stop, 2.0)
 
     from starlette.middleware import Middleware
     from starlette.routing import Route
