@@ -25,13 +25,11 @@ import httpx
 from shopper_chat._secret import Secret
 from shopper_chat.client._http import HTTPCore
 from shopper_chat.client.errors import ConfigurationError
-from shopper_chat.contract import AccessToken
+from shopper_chat.contract import CLIENT_GRANT, GRANT_SCOPES, USER_GRANT, AccessToken
 
 __all__ = ["TokenAuth", "TokenCache", "user_assertion"]
 
 TOKEN_PATH = "/v2/oauth/token"
-FULFILLMENT_SCOPE = "connect:fulfillment"
-POST_CHECKOUT_SCOPE = "connect:post_checkout"
 MAX_MARGIN = 60.0
 
 
@@ -104,14 +102,14 @@ class TokenCache:
 
     def client_token(self, *, renew: bool = False) -> Secret:
         """The retailer's token (client credentials)."""
-        return self._get(("client", ""), renew, {"grant_type": "client_credentials",
-                                                 "scope": FULFILLMENT_SCOPE})
+        return self._get(("client", ""), renew, {"grant_type": CLIENT_GRANT,
+                                                 "scope": GRANT_SCOPES[CLIENT_GRANT]})
 
     def user_token(self, user_id: str, *, renew: bool = False) -> Secret:
         """The customer's user access token (user assertion grant)."""
         return self._get(("user", user_id), renew, {
-            "grant_type": "fulfillment_user_assertion",
-            "scope": POST_CHECKOUT_SCOPE,
+            "grant_type": USER_GRANT,
+            "scope": GRANT_SCOPES[USER_GRANT],
             "assertion": user_assertion(user_id),
         })
 

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shopper_chat.contract import Problem
+from shopper_chat.contract import ErrorCode, Problem
 
 __all__ = [
     "APIConnectionError",
@@ -248,12 +248,12 @@ class ServerError(APIError):
 
 
 _BY_CODE: dict[int, type[APIError]] = {
-    1001: InvalidParameterError,
-    9999: InvalidParameterError,
-    2003: RateLimitError,
-    4000: NotFoundError,
-    4001: UserNotFoundError,
-    5000: ServerError,
+    ErrorCode.INVALID_PARAMETER: InvalidParameterError,
+    ErrorCode.SEVERAL: InvalidParameterError,
+    ErrorCode.RETRY_LATER: RateLimitError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.USER_NOT_FOUND: UserNotFoundError,
+    ErrorCode.UNEXPECTED: ServerError,
 }
 
 _BY_STATUS: dict[int, type[APIError]] = {
@@ -332,7 +332,7 @@ def error_from_response(
     code = outer.code if outer else None
     meta_key = outer.meta_key if outer else None
     message = outer.message if outer and outer.message else _reason(status_code)
-    if code == 9999 and inner:
+    if code == ErrorCode.SEVERAL and inner:
         # Several errors: the first one names the parameter; the message lists them all.
         meta_key = inner[0].meta_key
         message = "; ".join(

@@ -32,7 +32,9 @@ __all__ = [
     "BatchType",
     "BatchWorkflowState",
     "CHAT_OPEN_STATES",
+    "CLIENT_GRANT",
     "ErrorCode",
+    "GRANT_SCOPES",
     "IMAGE_URL_PATTERN",
     "INVALID",
     "ITEM_STATUSES",
@@ -41,9 +43,10 @@ __all__ = [
     "ItemStatus",
     "MAX_MESSAGE_LENGTH",
     "MessageText",
-    "NumericId",
+    "Messages",
     "NOT_IN_LIST",
     "NonBlank",
+    "NumericId",
     "ORDER_WORKFLOW_STATES",
     "OptionalText",
     "OrderWorkflowState",
@@ -56,8 +59,8 @@ __all__ = [
     "Timestamp",
     "TokenText",
     "UNKNOWN_FIELD",
+    "USER_GRANT",
     "WORKFLOWS",
-    "Messages",
     "problem",
 ]
 
@@ -115,6 +118,16 @@ WORKFLOWS: dict[str, tuple[str, ...]] = {
 
 CHAT_OPEN_STATES: frozenset[str] = frozenset(BATCH_WORKFLOW_STATES) - {"completed", "staged"}
 """Batch states in which the customer and the shopper may send messages."""
+
+CLIENT_GRANT = "client_credentials"
+"""The retailer's token: Fulfillment and Sandbox APIs."""
+USER_GRANT = "fulfillment_user_assertion"
+"""The customer's user access token: order status and chat."""
+GRANT_SCOPES: dict[str, str] = {
+    CLIENT_GRANT: "connect:fulfillment",
+    USER_GRANT: "connect:post_checkout",
+}
+"""Each grant's one documented scope (the default when a token request names none)."""
 
 # -- limits and patterns ---------------------------------------------------------------------------
 MAX_MESSAGE_LENGTH = 1000

@@ -274,21 +274,17 @@ class ConnectBackend:
         ):
             raise Unauthorized(c.Messages.INVALID_CREDENTIALS)
         user_id: str | None = None
-        if grant_type == "client_credentials":
-            scope = scope or "connect:fulfillment"
-            if scope != "connect:fulfillment":
-                raise InvalidParameter(c.Messages.INVALID, key="scope")
-        elif grant_type == "fulfillment_user_assertion":
-            scope = scope or "connect:post_checkout"
-            if scope != "connect:post_checkout":
-                raise InvalidParameter(c.Messages.INVALID, key="scope")
+        if grant_type not in c.GRANT_SCOPES:
+            raise InvalidParameter(c.Messages.INVALID, key="grant_type")
+        scope = scope or c.GRANT_SCOPES[grant_type]
+        if scope != c.GRANT_SCOPES[grant_type]:
+            raise InvalidParameter(c.Messages.INVALID, key="scope")
+        if grant_type == c.USER_GRANT:
             if not assertion:
                 raise InvalidParameter(c.Messages.BLANK, key="assertion")
             user_id = decode_assertion(assertion)
             if user_id is None:
                 raise InvalidParameter(c.Messages.INVALID, key="assertion")
-        else:
-            raise InvalidParameter(c.Messages.INVALID, key="grant_type")
         token = secrets.token_urlsafe(32)
         created = int(self.now().timestamp())
         record = TokenRecord(token_hash=_hash(token), caller="user" if user_id else "client",
