@@ -39,12 +39,14 @@ from shopper_chat.contract._rules import (
     NumericId,
     OptionalText,
     OrderWorkflowState,
-    ParticipantType,
+    Participant,
+    ParticipantId,
     Phone,
     PositiveInt,
     PositiveNumber,
     RetailerId,
     SandboxCallbackEvent,
+    Text,
     Timestamp,
     TokenText,
     problem,
@@ -312,7 +314,7 @@ class AccessToken(Response):
     access_token: TokenText
     token_type: str = "Bearer"
     expires_in: PositiveInt
-    scope: str = ""
+    scope: Text = ""
     created_at: int | None = None
 
 
@@ -456,20 +458,36 @@ class Success(Response):
     success: bool
 
 
+# What the development server writes, and what the README's guess "`read_at`" says: `read_at` is
+# null until the message is read. Only the OpenAPI document says it; the client reads a `read_at`
+# on an unread message as it comes (the tutorial's own example has one).
+_READ_AT_RULE: dict[str, Any] = {
+    "if": {"properties": {"read": {"const": False}}, "required": ["read"]},
+    "then": {"properties": {"read_at": {"type": "null"}}},
+    "else": {"properties": {"read_at": {"type": "string"}}},
+}
+
+
 class ChatMessage(Response):
-    """One chat message, fields exactly as the API names them (times as aware UTC datetimes)."""
+    """One chat message, fields exactly as the API names them (times as aware UTC datetimes).
+
+    Read tolerantly where a real server plausibly differs: empty or null sender and recipient
+    (the tutorial's example leaves them ""), null text or image (read as ""), a `read_at` on an
+    unread message."""
+
+    model_config = ConfigDict(json_schema_extra=_READ_AT_RULE)
 
     id: int
     order_id: int
     created_at: Timestamp
-    recipient_id: IdText = ""
-    recipient_type: ParticipantType = ""
-    sender_id: IdText = ""
-    sender_type: ParticipantType = ""
+    recipient_id: ParticipantId = ""
+    recipient_type: Participant = ""
+    sender_id: ParticipantId = ""
+    sender_type: Participant = ""
     read: bool
     read_at: Timestamp | None = None
-    body: str = ""
-    image: str = ""
+    body: Text = ""
+    image: Text = ""
 
     @property
     def from_shopper(self) -> bool:
@@ -486,15 +504,15 @@ class Customer(Response):
     """`metadata.customer`."""
 
     id: NumericId = ""
-    display_name: str = ""
+    display_name: Text = ""
 
 
 class ShopperProfile(Response):
     """One of `metadata.shoppers`."""
 
     id: NumericId = ""
-    display_name: str = ""
-    avatar_url: str = ""
+    display_name: Text = ""
+    avatar_url: Text = ""
 
 
 class ChatMetadata(Response):
@@ -548,7 +566,7 @@ class SentMessage(Response):
     id: int
     type: str = "CHAT"
     created_at: Timestamp
-    timezone: str = ""
+    timezone: Text = ""
     recovered: bool = Field(default=False, exclude=True)
 
 
