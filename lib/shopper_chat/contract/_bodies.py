@@ -46,6 +46,7 @@ from shopper_chat.contract._rules import (
     PositiveNumber,
     RetailerId,
     SandboxCallbackEvent,
+    SenderRole,
     Text,
     Timestamp,
     TokenText,
@@ -521,6 +522,30 @@ class ChatMetadata(Response):
     customer: Customer | None = None
     shoppers: tuple[ShopperProfile, ...] = Field(default=(), strict=False)
     is_expired: bool = False
+
+    def sender_role(self, message: ChatMessage) -> SenderRole:
+        """Who sent `message`: by its `sender_type` (`user` the customer, `driver` the shopper);
+        where a server leaves that empty (as the tutorial's example does), by its ids compared
+        with this metadata's customer and shoppers; "unknown" when nothing tells.
+
+        The transcripts and the chat panel both ask here.
+        """
+        if message.sender_type == "user":
+            return "customer"
+        if message.sender_type == "driver":
+            return "shopper"
+        customer = str(self.customer.id) if self.customer is not None else ""
+        shoppers = {str(s.id) for s in self.shoppers} - {""}
+        sender, recipient = message.sender_id, message.recipient_id
+        if sender and sender == customer:
+            return "customer"
+        if sender and sender in shoppers:
+            return "shopper"
+        if message.recipient_type == "driver" or (recipient and recipient in shoppers):
+            return "customer"
+        if message.recipient_type == "user" or (recipient and recipient == customer):
+            return "shopper"
+        return "unknown"
 
 
 class Conversation(Response):

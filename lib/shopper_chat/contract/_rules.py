@@ -58,6 +58,7 @@ __all__ = [
     "RetailerId",
     "SANDBOX_CALLBACK_EVENTS",
     "SandboxCallbackEvent",
+    "SenderRole",
     "Text",
     "Timestamp",
     "TokenText",
@@ -98,6 +99,9 @@ SandboxCallbackEvent = Literal["canceled", "rescheduled", "late_delivery"]
 ParticipantType = Literal["user", "driver", ""]
 """A chat participant: `user` is the customer, `driver` the shopper; "" when the API leaves it
 empty (as the tutorial's example does)."""
+
+SenderRole = Literal["customer", "shopper", "unknown"]
+"""Who sent a message, as the transcripts and the panel show it (`ChatMetadata.sender_role`)."""
 
 BATCH_WORKFLOW_STATES: tuple[str, ...] = get_args(BatchWorkflowState)
 ORDER_WORKFLOW_STATES: tuple[str, ...] = (*BATCH_WORKFLOW_STATES, "delivered", "canceled")
