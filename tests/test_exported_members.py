@@ -17,6 +17,7 @@ MODULES = [
     "shopper_chat.client.recording",
     "shopper_chat.transcripts",
     "shopper_chat.tutorial",
+    "shopper_chat.check",
 ]
 
 PUBLIC_PACKAGES = [
@@ -115,7 +116,7 @@ def test_public_names_of_the_package_are_all_exported() -> None:
     public = {
         n for n in vars(shopper_chat)
         if not n.startswith("_") and n not in ("client", "contract", "errors", "panel",
-                                               "devserver", "cli", "runner")
+                                               "devserver", "cli", "runner", "check")
     }
     assert public <= set(shopper_chat.__all__)
 

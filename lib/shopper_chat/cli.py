@@ -1,4 +1,5 @@
-"""`shopper-chat`: the command line (`serve` starts the development server, `run` the notebooks)."""
+"""`shopper-chat`: the command line (`serve` starts the development server, `run` the notebooks,
+`check` holds a server against the contract)."""
 
 from __future__ import annotations
 
@@ -103,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     runner.add_arguments(run)
     run.set_defaults(handler=_run)
+
+    check = commands.add_parser(
+        "check",
+        help="hold a server against the contract and report where it differs",
+        description="Send the tutorial's requests to a server (default CONNECT_BASE_URL, else an "
+        "embedded development server), validate every answer against the committed OpenAPI "
+        "document and the contract's models, and write check.md, check.json and the redacted "
+        "recording.jsonl. Exit status: 0 every answer matches, 1 differences, 2 bad options "
+        "or no server.",
+    )
+    from shopper_chat import check as check_command
+
+    check_command.add_arguments(check)
+    check.set_defaults(handler=_check)
     return parser
 
 
@@ -153,6 +168,12 @@ def _run(args: argparse.Namespace) -> int:
     from shopper_chat import runner
 
     return runner.main(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from shopper_chat import check
+
+    return check.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -464,8 +464,8 @@ class Success(Response):
 # on an unread message as it comes (the tutorial's own example has one).
 _READ_AT_RULE: dict[str, Any] = {
     "if": {"properties": {"read": {"const": False}}, "required": ["read"]},
-    "then": {"properties": {"read_at": {"type": "null"}}},
-    "else": {"properties": {"read_at": {"type": "string"}}},
+    "then": {"properties": {"read_at": {"type": "null", "description": "while `read` is false"}}},
+    "else": {"properties": {"read_at": {"type": "string", "description": "once `read` is true"}}},
 }
 
 
