@@ -75,6 +75,8 @@ def test_the_embedded_development_server_matches_on_every_route(tmp_path: Path) 
     assert all(e["status"] == e["expected_status"] for e in report["exchanges"])
     steps = [e["step"] for e in report["exchanges"]]
     assert steps[-1] == "cancel the order" and any("1001 characters" in s for s in steps)
+    assert report["notes"] == [n for n in report["notes"] if n.endswith("canceled the order.")]
+    assert len(report["notes"]) == 1
     markdown = (out / "check.md").read_text(encoding="utf-8")
     assert "verdict: every answer matches the contract" in markdown
     assert "check passed" in result.stdout and result.stderr == ""
