@@ -15,6 +15,7 @@ MODULES = [
     "shopper_chat.client.errors",
     "shopper_chat.client.poller",
     "shopper_chat.client.recording",
+    "shopper_chat.check",
     "shopper_chat.listen",
     "shopper_chat.transcripts",
     "shopper_chat.tutorial",
@@ -116,7 +117,8 @@ def test_public_names_of_the_package_are_all_exported() -> None:
     public = {
         n for n in vars(shopper_chat)
         if not n.startswith("_") and n not in ("client", "contract", "errors", "panel",
-                                               "devserver", "cli", "runner", "listen")
+                                               "devserver", "cli", "runner", "listen",
+                                               "check")
     }
     assert public <= set(shopper_chat.__all__)
 

@@ -283,3 +283,25 @@ def test_any_http_url_gets_a_tile(frame: pd.DataFrame, url: str) -> None:
     page = transcripts.to_html(odd)
     assert f'<img src="{url}" alt=""' in page and 'class="sc-image-label">image' in page
     assert f"<{url}>" in transcripts.to_markdown(odd).replace("%5B", "[")
+
+
+def test_without_sender_types_the_metadata_ids_tell_who_spoke() -> None:
+    # The tutorial's example leaves sender_type and recipient_type empty; a real server may too.
+    def untyped(i: int, sender_id: str, recipient_id: str = "") -> dict[str, object]:
+        return {"id": i, "order_id": 555, "created_at": f"2026-01-15T17:0{i}:00Z",
+                "recipient_id": recipient_id, "recipient_type": "", "sender_id": sender_id,
+                "sender_type": "", "read": False, "read_at": None, "body": f"m{i}", "image": ""}
+
+    chat = Conversation.model_validate({
+        "chat_messages": [untyped(1, "23728249"), untyped(2, "789012"),
+                          untyped(3, "", recipient_id="789012"), untyped(4, "")],
+        "metadata": {"customer": {"id": 789012, "display_name": "Sierra"},
+                     "shoppers": [{"id": 23728249, "display_name": "Zelma"}]},
+    })
+    frame = transcripts.to_frame(chat)
+    assert list(frame["sender_role"]) == ["shopper", "customer", "shopper", "unknown"]
+    assert list(frame["sender_name"]) == ["Zelma", "Sierra", "Zelma", transcripts.UNKNOWN_SENDER]
+    assert "Unknown sender** (unknown)" in transcripts.to_markdown(frame)
+    assert transcripts.to_html(frame).count('class="sc-row sc-shopper"') == 3
+    # Bare messages carry no metadata: only the types could tell.
+    assert set(transcripts.to_frame(chat.chat_messages)["sender_role"]) == {"unknown"}

@@ -1,5 +1,5 @@
 """`shopper-chat`: the command line (`serve` starts the development server, `run` the notebooks,
-`listen` receives the event callbacks)."""
+`listen` receives the event callbacks, `check` holds a server against the contract)."""
 
 from __future__ import annotations
 
@@ -117,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     listening.add_arguments(listen)
     listen.set_defaults(handler=_listen)
+
+    check = commands.add_parser(
+        "check",
+        help="hold a server against the contract and report where it differs",
+        description="Send the tutorial's requests to a server (default CONNECT_BASE_URL, else an "
+        "embedded development server), validate every answer against the committed OpenAPI "
+        "document and the contract's models, and write check.md, check.json and the redacted "
+        "recording.jsonl. Exit status: 0 every answer matches, 1 differences, 2 bad options "
+        "or no server.",
+    )
+    from shopper_chat import check as check_command
+
+    check_command.add_arguments(check)
+    check.set_defaults(handler=_check)
     return parser
 
 
@@ -182,6 +196,12 @@ def _listen(args: argparse.Namespace) -> int:
     from shopper_chat import listen
 
     return listen.main(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from shopper_chat import check
+
+    return check.main(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,11 +7,13 @@ transcripts.write_transcript(df, "out/chat.md")   # the writer is chosen by the 
 transcripts.write_transcripts(df, "out/")         # transcript.{md,html,csv,json}
 ```
 
-`to_frame` makes one row per message, oldest first, with the columns of `COLUMNS`:
-`id, created_at, sender_role ("customer" | "shopper"), sender_name, body, image, read, read_at`
-(times are UTC). `sender_role` follows `sender_type` (`user` is the customer, `driver` the
-shopper); a message whose types are empty (as in the tutorial's example greeting) is the
-shopper's unless its recipient is the shopper. Names come from the conversation's metadata.
+`to_frame` makes one row per message, oldest first, with the columns of `COLUMNS`: `id,
+created_at, sender_role ("customer" | "shopper" | "unknown"), sender_name, body, image, read,
+read_at` (times are UTC). `sender_role` follows `sender_type` (`user` is the customer, `driver` the
+shopper); where a server leaves the types empty (as the tutorial's example greeting does), the
+message's `sender_id` (or `recipient_id`) is compared with the ids of the conversation's
+metadata, and a message nothing tells about is "unknown" (`ChatMetadata.sender_role`, the rule
+the chat panel follows too). Names come from the conversation's metadata.
 
 The HTML and Markdown transcripts open with a header: the order, the customer and the shopper
 (from the conversation, `df.attrs`), and the run, the server and the date when a `TranscriptInfo`
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from shopper_chat._time import format_time
-from shopper_chat.contract import ChatMessage, Conversation
+from shopper_chat.contract import ChatMessage, ChatMetadata, Conversation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "TranscriptInfo",
+    "UNKNOWN_SENDER",
     "to_csv",
     "to_frame",
     "to_html",
@@ -60,6 +63,9 @@ __all__ = [
 ]
 
 COLUMNS = ("id", "created_at", "sender_role", "sender_name", "body", "image", "read", "read_at")
+
+UNKNOWN_SENDER = "Unknown sender"
+"""The name shown for a message whose sender nothing tells (`sender_role` "unknown")."""
 
 
 @dataclass(frozen=True)
@@ -83,14 +89,6 @@ class TranscriptInfo:
     date: datetime | None = None
 
 
-def _role(message: ChatMessage) -> str:
-    if message.sender_type == "user":
-        return "customer"
-    if message.sender_type == "driver":
-        return "shopper"
-    return "customer" if message.recipient_type == "driver" else "shopper"
-
-
 def to_frame(conversation: Conversation | Iterable[ChatMessage]) -> pd.DataFrame:
     """One row per message, in the order given (the API's: oldest first), columns `COLUMNS`.
 
@@ -102,6 +100,7 @@ def to_frame(conversation: Conversation | Iterable[ChatMessage]) -> pd.DataFrame
     import pandas as pd
 
     if isinstance(conversation, Conversation):
+        metadata = conversation.metadata
         messages = list(conversation.chat_messages)
         customer_name = conversation.customer_name
         customer = conversation.metadata.customer
@@ -111,16 +110,19 @@ def to_frame(conversation: Conversation | Iterable[ChatMessage]) -> pd.DataFrame
         )
         shopper_name = conversation.shopper_name
     else:
+        metadata = ChatMetadata()
         messages = list(conversation)
         customer_name, customer_id, profiles, shopper_name = "", "", (), ""
     shoppers = dict(profiles)
     rows = []
     for message in messages:
-        role = _role(message)
+        role = metadata.sender_role(message)
         if role == "customer":
             name = customer_name or "Customer"
-        else:
+        elif role == "shopper":
             name = shoppers.get(message.sender_id) or shopper_name or "Shopper"
+        else:
+            name = UNKNOWN_SENDER
         rows.append({
             "id": message.id,
             "created_at": message.created_at,
@@ -517,6 +519,7 @@ def to_html(
     if not records:
         parts.append('<p class="sc-empty">No messages.</p>')
     for record in records:
+        # An unknown sender sits on the shopper's side (not the customer's own), named as such.
         role = "sc-customer" if record["sender_role"] == "customer" else "sc-shopper"
         body = html.escape(record["body"])
         image = _safe_image(record["image"])

@@ -194,3 +194,33 @@ def test_a_message_cache_parses_each_message_once_and_again_when_its_read_state_
     broken["chat_messages"].append({**broken["chat_messages"][0], "id": 124, "created_at": 42})
     with pytest.raises(ResponseShapeError, match=r"chat_messages\[1\]\.created_at"):
         known.conversation(broken)
+
+
+def test_null_where_the_contract_has_empty_text_is_read_as_empty() -> None:
+    # What a real server plausibly sends: null for no text, no image, no sender.
+    nulls = message(body=None, image=None, sender_id=None, recipient_id=None, sender_type=None,
+                    recipient_type=None)
+    read = parse(ChatMessage, nulls)
+    assert (read.body, read.image, read.sender_id, read.recipient_id) == ("", "", "", "")
+    assert (read.sender_type, read.recipient_type) == ("", "")
+    conversation = parse(Conversation, {
+        "chat_messages": [nulls],
+        "metadata": {"customer": {"id": None, "display_name": None},
+                     "shoppers": [{"id": 1, "display_name": None, "avatar_url": None}]},
+    })
+    assert conversation.customer_name == "" and conversation.shopper_name == ""
+    sent = parse(SentMessage, {"id": 1, "created_at": "2021-01-01T05:00:00Z", "timezone": None})
+    assert sent.timezone == ""
+    # Null is still refused where the contract has no empty value.
+    with pytest.raises(ResponseShapeError, match=r"^chat_messages\[0\]\.id: "):
+        parse(Conversation, {"chat_messages": [message(id=None)]})
+
+
+def test_the_answers_schema_still_says_what_the_development_server_writes() -> None:
+    # Reading tolerantly must not widen the OpenAPI document of the server's answers.
+    written = ChatMessage.model_json_schema(mode="serialization")["properties"]
+    assert written["body"]["type"] == "string" and written["image"]["type"] == "string"
+    assert written["sender_type"]["enum"] == ["user", "driver"]
+    assert written["sender_id"]["minLength"] == 1
+    assert ChatMessage.model_json_schema(mode="validation")["properties"]["body"]["type"] == [
+        "string", "null"]

@@ -424,3 +424,22 @@ def test_the_count_follows_a_mark_read_then_a_poll_that_predates_it() -> None:
     assert model.unread_count == 1 == unread_by_scan(model)
     assert [e.id for e in model.entries] == list(range(1, 22))
     assert model.wait_for_messages(count=21, timeout=5, sender="shopper")[-1].id == 21
+
+
+def test_without_sender_types_the_panel_tells_the_sender_by_the_metadata_ids() -> None:
+    def untyped(message_id: int, sender_id: str) -> ChatMessage:
+        return chat_message(message_id, "").model_copy(update={"sender_id": sender_id})
+
+    chat = StandInChat()
+    metadata = ChatMetadata(customer=Customer(id="789012", display_name="Ada"),
+                            shoppers=(ShopperProfile(id="23728249", display_name="Zelma"),))
+    polls: list[list[object]] = [[MetadataChanged(metadata), NewMessage(untyped(1, "23728249")),
+                                  NewMessage(untyped(2, "789012")), NewMessage(untyped(3, ""))]]
+    model = ChatModel(SimpleNamespace(chat=chat), "order-1", interval=0.01,  # type: ignore[arg-type]
+                      poller_factory=lambda *args, **kwargs: ScriptedPoller(polls))
+    model.start()
+    model.wait_for_polls(2, timeout=10)
+    model.stop()
+    assert [(e.role, e.sender_name) for e in model.entries] == [
+        ("shopper", "Zelma"), ("customer", "Ada"), ("unknown", "Unknown sender")]
+    assert model.unread_count == 1  # only the shopper's message waits to be read

@@ -20,7 +20,7 @@ from pydantic_core import ErrorDetails
 from shopper_chat.client.errors import ResponseShapeError
 from shopper_chat.contract import ChatMessage, Conversation, field_key
 
-__all__ = ["MessageCache", "parse"]
+__all__ = ["MessageCache", "parse", "shape_problems"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,10 +49,30 @@ def parse(model: type[M], data: Any, *, at: Sequence[int | str] = ()) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        detail = exc.errors(include_url=False)[0]
+        field, problem = _shapes(exc, at)[0]
+        raise ResponseShapeError(field, problem) from None
+
+
+def shape_problems(
+    model: type[BaseModel], data: Any, *, at: Sequence[int | str] = ()
+) -> list[tuple[str, str]]:
+    """Every field of `data` that `model` refuses, as `(field, problem)`: what `parse` would say
+    about each, not only the first ([] when `parse` reads it). `shopper-chat check` uses it to
+    tell which of a server's differences the client copes with."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        return _shapes(exc, at)
+    return []
+
+
+def _shapes(exc: ValidationError, at: Sequence[int | str]) -> list[tuple[str, str]]:
+    found: dict[str, str] = {}
+    for detail in exc.errors(include_url=False):
         loc = (*at, *(part for part in detail["loc"] if not _union_branch(part)))
         field = field_key(loc, first_index=0) if loc else "(response)"
-        raise ResponseShapeError(field, _problem(detail)) from None
+        found.setdefault(field, _problem(detail))  # a union's branches may repeat a field
+    return list(found.items())
 
 
 def _problem(detail: ErrorDetails) -> str:

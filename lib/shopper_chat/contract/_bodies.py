@@ -39,12 +39,15 @@ from shopper_chat.contract._rules import (
     NumericId,
     OptionalText,
     OrderWorkflowState,
-    ParticipantType,
+    Participant,
+    ParticipantId,
     Phone,
     PositiveInt,
     PositiveNumber,
     RetailerId,
     SandboxCallbackEvent,
+    SenderRole,
+    Text,
     Timestamp,
     TokenText,
     problem,
@@ -312,7 +315,7 @@ class AccessToken(Response):
     access_token: TokenText
     token_type: str = "Bearer"
     expires_in: PositiveInt
-    scope: str = ""
+    scope: Text = ""
     created_at: int | None = None
 
 
@@ -456,20 +459,36 @@ class Success(Response):
     success: bool
 
 
+# What the development server writes, and what the README's guess "`read_at`" says: `read_at` is
+# null until the message is read. Only the OpenAPI document says it; the client reads a `read_at`
+# on an unread message as it comes (the tutorial's own example has one).
+_READ_AT_RULE: dict[str, Any] = {
+    "if": {"properties": {"read": {"const": False}}, "required": ["read"]},
+    "then": {"properties": {"read_at": {"type": "null", "description": "while `read` is false"}}},
+    "else": {"properties": {"read_at": {"type": "string", "description": "once `read` is true"}}},
+}
+
+
 class ChatMessage(Response):
-    """One chat message, fields exactly as the API names them (times as aware UTC datetimes)."""
+    """One chat message, fields exactly as the API names them (times as aware UTC datetimes).
+
+    Read tolerantly where a real server plausibly differs: empty or null sender and recipient
+    (the tutorial's example leaves them ""), null text or image (read as ""), a `read_at` on an
+    unread message."""
+
+    model_config = ConfigDict(json_schema_extra=_READ_AT_RULE)
 
     id: int
     order_id: int
     created_at: Timestamp
-    recipient_id: IdText = ""
-    recipient_type: ParticipantType = ""
-    sender_id: IdText = ""
-    sender_type: ParticipantType = ""
+    recipient_id: ParticipantId = ""
+    recipient_type: Participant = ""
+    sender_id: ParticipantId = ""
+    sender_type: Participant = ""
     read: bool
     read_at: Timestamp | None = None
-    body: str = ""
-    image: str = ""
+    body: Text = ""
+    image: Text = ""
 
     @property
     def from_shopper(self) -> bool:
@@ -486,15 +505,15 @@ class Customer(Response):
     """`metadata.customer`."""
 
     id: NumericId = ""
-    display_name: str = ""
+    display_name: Text = ""
 
 
 class ShopperProfile(Response):
     """One of `metadata.shoppers`."""
 
     id: NumericId = ""
-    display_name: str = ""
-    avatar_url: str = ""
+    display_name: Text = ""
+    avatar_url: Text = ""
 
 
 class ChatMetadata(Response):
@@ -503,6 +522,30 @@ class ChatMetadata(Response):
     customer: Customer | None = None
     shoppers: tuple[ShopperProfile, ...] = Field(default=(), strict=False)
     is_expired: bool = False
+
+    def sender_role(self, message: ChatMessage) -> SenderRole:
+        """Who sent `message`: by its `sender_type` (`user` the customer, `driver` the shopper);
+        where a server leaves that empty (as the tutorial's example does), by its ids compared
+        with this metadata's customer and shoppers; "unknown" when nothing tells.
+
+        The transcripts and the chat panel both ask here.
+        """
+        if message.sender_type == "user":
+            return "customer"
+        if message.sender_type == "driver":
+            return "shopper"
+        customer = str(self.customer.id) if self.customer is not None else ""
+        shoppers = {str(s.id) for s in self.shoppers} - {""}
+        sender, recipient = message.sender_id, message.recipient_id
+        if sender and sender == customer:
+            return "customer"
+        if sender and sender in shoppers:
+            return "shopper"
+        if message.recipient_type == "driver" or (recipient and recipient in shoppers):
+            return "customer"
+        if message.recipient_type == "user" or (recipient and recipient == customer):
+            return "shopper"
+        return "unknown"
 
 
 class Conversation(Response):
@@ -548,7 +591,7 @@ class SentMessage(Response):
     id: int
     type: str = "CHAT"
     created_at: Timestamp
-    timezone: str = ""
+    timezone: Text = ""
     recovered: bool = Field(default=False, exclude=True)
 
 

@@ -50,12 +50,16 @@ __all__ = [
     "ORDER_WORKFLOW_STATES",
     "OptionalText",
     "OrderWorkflowState",
+    "Participant",
+    "ParticipantId",
     "ParticipantType",
     "PositiveInt",
     "PositiveNumber",
     "RetailerId",
     "SANDBOX_CALLBACK_EVENTS",
     "SandboxCallbackEvent",
+    "SenderRole",
+    "Text",
     "Timestamp",
     "TokenText",
     "UNKNOWN_FIELD",
@@ -95,6 +99,9 @@ SandboxCallbackEvent = Literal["canceled", "rescheduled", "late_delivery"]
 ParticipantType = Literal["user", "driver", ""]
 """A chat participant: `user` is the customer, `driver` the shopper; "" when the API leaves it
 empty (as the tutorial's example does)."""
+
+SenderRole = Literal["customer", "shopper", "unknown"]
+"""Who sent a message, as the transcripts and the panel show it (`ChatMetadata.sender_role`)."""
 
 BATCH_WORKFLOW_STATES: tuple[str, ...] = get_args(BatchWorkflowState)
 ORDER_WORKFLOW_STATES: tuple[str, ...] = (*BATCH_WORKFLOW_STATES, "delivered", "canceled")
@@ -225,6 +232,11 @@ def _timestamp(value: Any) -> datetime:
                                   {"got": _show(value)}) from None
 
 
+def _empty_if_null(value: Any) -> Any:
+    # A real server may write null where the contract has "" (no text, no image, no sender).
+    return "" if value is None else value
+
+
 def _id_text(value: Any) -> Any:
     # Ids the API may send as a number or a string are kept as strings.
     if isinstance(value, int) and not isinstance(value, bool):
@@ -250,16 +262,46 @@ IdText = Annotated[StrictStr, BeforeValidator(_id_text)]
 """An id the API sends as a string or a number, kept as a string."""
 
 
+Text = Annotated[
+    StrictStr,
+    BeforeValidator(_empty_if_null),
+    WithJsonSchema({"type": ["string", "null"]}, mode="validation"),
+]
+"""A text of an answer that may be empty: "" in the contract, and null is read as "" too.
+
+The answers' OpenAPI schema (serialization mode) still says a string: what the development server
+writes. `shopper-chat check` reports a null there, and that the client reads it."""
+
+ParticipantId = Annotated[
+    IdText,
+    BeforeValidator(_empty_if_null),
+    WithJsonSchema({"type": "string", "minLength": 1}, mode="serialization"),
+]
+"""A message's `sender_id` / `recipient_id`: read as a string ("" for empty or null); the
+development server always writes one (the README's guess "Identity")."""
+
+Participant = Annotated[
+    ParticipantType,
+    BeforeValidator(_empty_if_null),
+    WithJsonSchema({"type": "string", "enum": ["user", "driver"]}, mode="serialization"),
+]
+"""A message's `sender_type` / `recipient_type`: read as `ParticipantType` (null as ""), written
+by the development server as `user` or `driver` only. The tutorial's example leaves both empty,
+so the readers tell the sender by the conversation's metadata (`ChatMetadata.sender_role`)."""
+
+
 def _number_if_digits(value: str) -> int | str:
     return int(value) if value.isascii() and value.isdigit() else value
 
 
 NumericId = Annotated[
     IdText,
+    BeforeValidator(_empty_if_null),
     PlainSerializer(_number_if_digits, when_used="json"),
     WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}]}),
 ]
-"""An id read as `IdText` that the API writes as a number (the tutorial's `metadata` ids)."""
+"""An id read as `IdText` (null as "") that the API writes as a number (the tutorial's
+`metadata` ids)."""
 
 MessageText = Annotated[Annotated[StrictStr, Field(max_length=MAX_MESSAGE_LENGTH)] | None,
                         BeforeValidator(_absent_if_empty)]  # fmt: skip

@@ -47,13 +47,14 @@ from shopper_chat.client.poller import (
     StateChanged,
     Stopped,
 )
-from shopper_chat.contract import BLANK
+from shopper_chat.contract import BLANK, ChatMetadata, SenderRole
 from shopper_chat.contract import MAX_MESSAGE_LENGTH as MAX_BODY_CHARS
+from shopper_chat.transcripts import UNKNOWN_SENDER
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from shopper_chat.client import ChatMessage, ChatMetadata, ChatPoller, Client
+    from shopper_chat.client import ChatMessage, ChatPoller, Client
 
 __all__ = [
     "ChatClosedError",
@@ -68,7 +69,7 @@ __all__ = [
     "describe_error",
 ]
 
-Role = Literal["customer", "shopper", "other"]
+Role = SenderRole
 PollState = Literal["idle", "live", "backing_off", "stopped"]
 StopReason = Literal["state", "timeout", "stopped", "closed", "hidden", "expired", "error",
                      "not_found", "not_allowed", "shutdown"]
@@ -157,15 +158,6 @@ def _stop_all_at_exit() -> None:
         model.stop(reason="shutdown", join=False)
 
 
-def _role(sender_type: str) -> Role:
-    # The API: "user" is the customer, "driver" the shopper; anything else is shown apart.
-    if sender_type == "user":
-        return "customer"
-    if sender_type == "driver":
-        return "shopper"
-    return "other"
-
-
 class ChatModel:
     """Conversation state for one order, kept current by a background poll loop.
 
@@ -200,6 +192,7 @@ class ChatModel:
         self._wake = threading.Event()
         self._listeners: list[Listener] = []
         self._entries: dict[int, ChatEntry] = {}
+        self._metadata = ChatMetadata()
         # Kept as entries change, so that neither a poll nor a wait scans the whole conversation:
         # the ids in order, and the ids of the unread shopper messages (the header's count).
         self._ids: list[int] = []
@@ -520,13 +513,15 @@ class ChatModel:
         """The names and avatar from the conversation's metadata; entries shown under the old
         names are renamed (a shopper joins when the order is batched after the panel opened)."""
         shoppers = metadata.shoppers
+        with self._lock:
+            self._metadata = metadata  # who is who, for messages without a sender type
         self._set_status(
             customer_name=metadata.customer.display_name if metadata.customer else "",
             shopper_name=shoppers[0].display_name if shoppers else "",
             shopper_avatar=shoppers[0].avatar_url if shoppers else "",
         )
         with self._lock:
-            named = [e for e in self._entries.values() if e.role != "other"]
+            named = [e for e in self._entries.values() if e.role != "unknown"]
         self._apply_messages_renamed(named)
 
     def _stopped_by_poller(self, event: Stopped, error: ConnectError | None) -> None:
@@ -563,10 +558,12 @@ class ChatModel:
             return self._status.shopper_name or "Shopper"
         if role == "customer":
             return self._status.customer_name or "You"
-        return "Instacart"
+        return UNKNOWN_SENDER
 
     def _entry_from(self, message: ChatMessage) -> ChatEntry:
-        role = _role(message.sender_type)
+        # The rule the transcripts follow: `sender_type`, else the ids in the metadata.
+        with self._lock:
+            role = self._metadata.sender_role(message)
         return ChatEntry(
             id=message.id, role=role, sender_name=self._name_for(role), body=message.body,
             image=message.image, created_at=message.created_at, read=message.read,
