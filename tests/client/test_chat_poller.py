@@ -197,3 +197,31 @@ def test_the_poller_never_prints(
                     clock=clock))
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
+
+
+def test_wait_for_messages_knows_the_shopper_by_the_metadata_when_sender_type_is_empty() -> None:
+    # A real server may leave the sender types empty (the tutorial's own example does): the ids in
+    # the conversation's metadata then tell the shopper's greeting from the customer's message.
+    def message(id_: int, sender: str, body: str) -> dict[str, Any]:
+        return {"id": id_, "order_id": 1, "created_at": "2021-07-09T17:24:12Z", "read": False,
+                "sender_id": sender, "sender_type": "", "recipient_id": "", "recipient_type": "",
+                "read_at": None, "body": body, "image": ""}
+
+    conversation = {
+        "chat_messages": [message(1, "789012", "Hi from the customer"),
+                          message(2, "23728249", "Hi, this is Zelma")],
+        "metadata": {"customer": {"id": 789012, "display_name": "Sierra"},
+                     "shoppers": [{"id": 23728249, "display_name": "Zelma", "avatar_url": ""}]},
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=conversation)
+
+    with Client("http://connect.test", user_token="t",
+                transport=httpx.MockTransport(answer)) as offline:
+        (greeting,) = offline.chat.wait_for_messages("order-1", timeout=5)
+    with Client("http://connect.test", user_token="t",
+                transport=httpx.MockTransport(answer)) as offline:
+        (asked,) = offline.chat.wait_for_messages("order-1", sender_type="user", timeout=5)
+    assert greeting.body == "Hi, this is Zelma"
+    assert asked.body == "Hi from the customer"

@@ -46,7 +46,7 @@ from shopper_chat.client.errors import (
     ServerError,
     WaitTimeout,
 )
-from shopper_chat.contract import ORDER_WORKFLOW_STATES, ChatMessage, ChatMetadata
+from shopper_chat.contract import ORDER_WORKFLOW_STATES, ChatMessage, ChatMetadata, SenderRole
 
 if TYPE_CHECKING:
     from shopper_chat.client._client import Client
@@ -311,6 +311,21 @@ class ChatPoller:
                 f"messages={len(self._order)}, workflow_state={self.workflow_state!r})")
 
 
+_ROLE_OF: dict[str | None, SenderRole | None] = {
+    "driver": "shopper", "user": "customer", "any": None, None: None,
+}
+
+
+def _sent_by(metadata: ChatMetadata | None, message: ChatMessage, sender_type: str | None) -> bool:
+    # The one sender rule (the transcripts' and the panel's): where a server leaves
+    # `sender_type` empty, the ids in the conversation's metadata tell who wrote.
+    role = _ROLE_OF.get(sender_type)
+    if role is None:
+        return True
+    found = (metadata or ChatMetadata()).sender_role(message)
+    return found == role
+
+
 def wait_for_messages(
     client: Client,
     order_id: str,
@@ -339,7 +354,7 @@ def wait_for_messages(
     for event in poller:
         if isinstance(event, NewMessage):
             message = event.message
-            if message.id > after and sender_type in (None, "any", message.sender_type):
+            if message.id > after and _sent_by(poller.metadata, message, sender_type):
                 found.append(message)
                 if len(found) >= count:
                     poller.stop()  # the rest of this poll's events still come first
