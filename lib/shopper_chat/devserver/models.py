@@ -165,6 +165,7 @@ class ConnectBackend:
         state = store.get_meta("ids")
         if state is not None:
             self.ids.restore(state)  # an existing database keeps its id sequence
+        self.ids.skip_message_ids(self.messages.max_id())
         stored = store.get_meta("clock")
         if stored is not None:
             # A restart never moves time backwards past what the database already holds.
@@ -228,7 +229,7 @@ class ConnectBackend:
         record = TokenRecord(token_hash=_hash(token), caller="user" if user_id else "client",
                              user_id=user_id, scope=scope, created_at=created,
                              expires_at=created + TOKEN_LIFETIME)  # fmt: skip
-        self._atomic(lambda: self.tokens.put(record))
+        self._atomic(lambda: self.tokens.insert(record))
         return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                 "scope": scope, "created_at": created}  # fmt: skip
 
@@ -260,14 +261,18 @@ class ConnectBackend:
         self._retailer_only(caller)
 
         def op() -> c.User:
-            user = self.users.get(request.user_id) or UserRecord(
+            existing = self.users.get(request.user_id)
+            user = existing or UserRecord(
                 user_id=request.user_id, first_name=request.first_name, created_at=self.now(),
                 internal_id=self._unique_id("user", lambda n: self.users.find("internal_id", n)
                                             is not None),
             )  # fmt: skip
             changes = request.model_dump(exclude_none=True)
             user = user.model_copy(update=changes)
-            self.users.put(user)
+            if existing is None:
+                self.users.insert(user)
+            else:
+                self.users.update(user)
             return c.User(**user.model_dump(include=set(c.User.model_fields)))
 
         return self._atomic(op)
@@ -281,7 +286,7 @@ class ConnectBackend:
             option = ServiceOptionRecord(
                 id=option_id, reference=f"scheduled-{start:%Y%m%d%H%M}-{option_id}",
                 start_at=start, end_at=start + timedelta(hours=2), user_id=user_id)  # fmt: skip
-            self.options.put(option)
+            self.options.insert(option)
             options.append(self._option(option))
         return c.ServiceOptions(service_options=options)
 
@@ -325,7 +330,7 @@ class ConnectBackend:
                 self.holds.delete(old)
             hold = HoldRecord(id=self._unique_id("hold", self.holds.exists), user_id=user_id,
                               expires_at=self.now() + HOLD_LIFETIME, option=option)  # fmt: skip
-            self.holds.put(hold)
+            self.holds.insert(hold)
             return c.ServiceOptionHoldResponse(service_option_hold=c.ServiceOptionHold(
                 id=hold.id, expires_at=hold.expires_at, service_option=self._option(option)))
 
@@ -363,16 +368,17 @@ class ConnectBackend:
             if request.user is not None:
                 contact = request.user.model_dump(include={"phone_number", "first_name",
                                                            "last_name"}, exclude_none=True)
-                self.users.put(user.model_copy(update=contact))
-            self.save_order(order)
-            self.pointers.put(OrderPointer(internal_id=order.internal_id, order_id=order.order_id))
+                self.users.update(user.model_copy(update=contact))
+            self.orders.insert(order)
+            self.pointers.insert(OrderPointer(internal_id=order.internal_id,
+                                              order_id=order.order_id))
             return self._order(order)
 
         return self._atomic(op)
 
     def save_order(self, order: OrderRecord) -> None:
         """Store a changed order."""
-        self.orders.put(order)
+        self.orders.update(order)
 
     def _batch_of(self, order: OrderRecord) -> BatchRecord | None:
         return None if order.batch_id is None else self.batches.get(order.batch_id)
@@ -421,7 +427,7 @@ class ConnectBackend:
             shopper = ShopperRecord(id=self._unique_id("shopper", self.shoppers.exists),
                                     email=request.email, phone_digits=digits,
                                     created_at=self.now())  # fmt: skip
-            self.shoppers.put(shopper)
+            self.shoppers.insert(shopper)
             return c.Shopper(id=shopper.id)
 
         return self._atomic(op)
@@ -457,7 +463,7 @@ class ConnectBackend:
                                 batch_type=request.batch_type, shopper_id=request.shopper_id,
                                 order_ids=[o.order_id for o in found],
                                 workflow_state=state.value, created_at=self.now())  # fmt: skip
-            self.batches.put(batch)
+            self.batches.insert(batch)
             for order in found:
                 order.batch_id = batch.id
                 self.save_order(order)
@@ -487,7 +493,7 @@ class ConnectBackend:
             except workflow.IllegalMove as exc:
                 raise InvalidParameter(str(exc), key="workflow_state") from None
             batch.workflow_state = state.value
-            self.batches.put(batch)
+            self.batches.update(batch)
             self._batch_moved(batch)
             return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
@@ -522,7 +528,7 @@ class ConnectBackend:
 
         def op() -> c.Success:
             order = self._shopper_order(caller, shopper_id, order_id)
-            line_num = request.line_num or str(len(order.items) + 1)
+            line_num = request.line_num or _next_line_num(order.items)
             if any(str(i.get("line_num")) == line_num for i in order.items):
                 raise InvalidParameter(c.Messages.TAKEN, key="line_num")
             item = request.model_dump(mode="json", exclude_none=True)
@@ -653,7 +659,7 @@ class ConnectBackend:
             body=body,
             image=image,
         )
-        self.messages.put(message)
+        self.messages.insert(message)
         return message
 
     def create_message(self, caller: Caller, order_ref: str, internal: bool, body: str,
@@ -676,7 +682,7 @@ class ConnectBackend:
         for message in self.messages.children(str(order.internal_id)):
             if message.sender_type == sender and not message.read:
                 message.read, message.read_at = True, self.now()
-                self.messages.put(message)
+                self.messages.update(message)
                 count += 1
         return count
 
@@ -788,9 +794,10 @@ class ConnectBackend:
             self.shopper.reset(script, enabled=enabled, reply_delay=reply_delay)
 
     def set_seed(self, seed: int) -> Seed:
-        """Restart the id sequence (and the fault draws) from `seed`."""
+        """Restart the id sequence (and the fault draws) from `seed`; ids already taken are
+        skipped and message ids keep growing."""
         with self.store.transaction():
-            self.ids.reseed(seed)
+            self.ids.reseed(seed, after_message_id=self.messages.max_id())
             self.faults.clear(None)
             self.store.set_meta("ids", self.ids.snapshot())
         return Seed(seed=seed)
@@ -860,6 +867,18 @@ class ConnectBackend:
                                reply_delay=request.reply_delay,
                                reply_delay_set="reply_delay" in request.model_fields_set)
         return self.shopper_settings()
+
+
+def _next_line_num(items: list[dict[str, Any]]) -> str:
+    """One more than the largest numeric `line_num` (not the count of items: an item added as
+    "3" to a one-item order would make the count's next number collide)."""
+    taken = {str(item.get("line_num", "")) for item in items}
+    # Digits only, and short enough for int() (a line_num is any text up to the contract's limit).
+    numbers = [int(n) for n in taken if n.isascii() and n.isdigit() and len(n) <= 18]
+    candidate = max(numbers, default=0) + 1
+    while str(candidate) in taken:
+        candidate += 1
+    return str(candidate)
 
 
 def decode_assertion(assertion: str) -> str | None:
