@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from devserver_helpers import Api
+from devserver_helpers import ADDRESS, ITEMS, Api, assert_error, auth
+from shopper_chat.devserver import start
 from shopper_chat.devserver.records import MessageRecord
 from shopper_chat.devserver.store import DuplicateRecord, MissingRecord, Store
 
@@ -67,3 +69,36 @@ def test_a_new_record_never_replaces_a_stored_one() -> None:
         messages.insert(MessageRecord.model_validate({"id": 500, "order_id": 2, **fields}))
     assert [m.order_id for m in messages.children("1")] == [1] and not messages.children("2")
     store.close()
+
+
+def test_a_replaced_or_used_hold_keeps_its_id_taken() -> None:
+    """A hold replaced by a new reservation, or used by an order, is released, not deleted: the
+    id sequence drawn again (as after a reseed) skips it."""
+    with start(seed=7, clock="2026-01-15T17:00:00Z") as server, \
+            httpx.Client(base_url=server.base_url) as http:
+        api = Api(http)
+        h = auth(api.client_token())
+        http.post("/v2/fulfillment/users", json={"user_id": "u1", "first_name": "A"},
+                  headers=h).raise_for_status()  # fmt: skip
+        options = http.post("/v2/fulfillment/users/u1/service_options/cart/delivery",
+                            json={"address": ADDRESS, "items": ITEMS}, headers=h).json()
+        option_id = options["service_options"][0]["id"]
+        reserve = f"/v2/fulfillment/users/u1/service_options/{option_id}/reserve"
+
+        def hold() -> int:
+            return int(http.post(reserve, headers=h).json()["service_option_hold"]["id"])
+
+        before = server.backend.ids.snapshot()
+        first = hold()
+        server.backend.ids.restore(before)  # the same draw again
+        second = hold()  # replaces the first, whose id stays taken
+        assert second != first
+        r = http.post("/v2/fulfillment/users/u1/orders/delivery", headers=h, json={
+            "order_id": "o1", "service_option_hold_id": first, "initial_tip_cents": 0,
+            "address": ADDRESS, "items": ITEMS})  # fmt: skip
+        assert_error(r, 400, 1001, "service_option_hold_id")  # released: no hold any more
+        http.post("/v2/fulfillment/users/u1/orders/delivery", headers=h, json={
+            "order_id": "o1", "service_option_hold_id": second, "initial_tip_cents": 0,
+            "address": ADDRESS, "items": ITEMS}).raise_for_status()  # fmt: skip
+        server.backend.ids.restore(before)
+        assert hold() not in (first, second)  # the used one stays taken too

@@ -327,7 +327,8 @@ class ConnectBackend:
             if option is None or option.user_id != user_id:
                 raise ResourceNotFound()
             for old in self.holds.children(user_id):
-                self.holds.delete(old)
+                if not old.released:  # kept, released: a hold's id is never given out again
+                    self.holds.update(old.model_copy(update={"released": True}))
             hold = HoldRecord(id=self._unique_id("hold", self.holds.exists), user_id=user_id,
                               expires_at=self.now() + HOLD_LIFETIME, option=option)  # fmt: skip
             self.holds.insert(hold)
@@ -346,11 +347,11 @@ class ConnectBackend:
             if self.orders.exists(request.order_id):
                 raise InvalidParameter(c.Messages.TAKEN, key="order_id")
             hold = self.holds.get(request.service_option_hold_id)
-            if hold is None or hold.user_id != user_id:
+            if hold is None or hold.user_id != user_id or hold.released:
                 raise InvalidParameter(c.Messages.INVALID, key="service_option_hold_id")
             if self.now() >= hold.expires_at:
                 raise InvalidParameter("has expired", key="service_option_hold_id")
-            self.holds.delete(hold)
+            self.holds.update(hold.model_copy(update={"released": True}))
             order = OrderRecord(
                 order_id=request.order_id,
                 internal_id=self._unique_id("order", self.pointers.exists),
