@@ -24,27 +24,32 @@ def _port(text: str) -> int:
 
 
 def _seed(text: str) -> int:
+    from shopper_chat.devserver.control import MAX_SEED  # the control plane's range
+
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"a seed is 0 or more, not {value}")
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {MAX_SEED}, not {value}")
     return value
 
 
 def _seconds(text: str) -> float:
+    from shopper_chat.devserver.shopper import MAX_DELAY  # the control plane's range
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"seconds from 0 to 86400, not {text}")
+    if not 0 <= value <= MAX_DELAY:
+        raise argparse.ArgumentTypeError(f"seconds from 0 to {MAX_DELAY}, not {text}")
     return value
 
 
 def _clock(text: str) -> str:
     from shopper_chat._time import parse_time
+    from shopper_chat.devserver.control import CLOCK_RANGE, ClockRequest
 
     try:
         parse_time(text)
@@ -52,6 +57,10 @@ def _clock(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"not an ISO 8601 time (e.g. 2026-01-15T17:00:00Z): {text!r}"
         ) from None
+    try:
+        ClockRequest.model_validate({"now": text})  # the control plane's range for the clock
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the clock is set {CLOCK_RANGE}, not {text}") from None
     return text
 
 
@@ -79,20 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the local development server until Ctrl-C",
         description="Run the local development server (Connect API + scripted shopper).",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=_port, default=8765, help="port (0: any free port)")
-    serve.add_argument("--db", type=Path, default=None, help="SQLite file that survives restarts")
-    serve.add_argument("--seed", type=_seed, default=None, help="seed for every generated id")
-    serve.add_argument(
-        "--clock", type=_clock, default=None, help="freeze the clock at this ISO 8601 time"
-    )
-    serve.add_argument(
-        "--shopper-script", type=Path, default=None, help="YAML/JSON script of the shopper"
-    )
-    serve.add_argument("--no-shopper", action="store_true", help="switch the scripted shopper off")
-    serve.add_argument(
-        "--reply-delay", type=_seconds, default=None, help="seconds before the shopper answers"
-    )
+    # Every help names its default: `%(default)s` where the value says it, words where None
+    # would say nothing.
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=_port, default=8765,
+                       help="port, 0 for any free port (default: %(default)s)")
+    serve.add_argument("--db", type=Path, default=None,
+                       help="SQLite file that survives restarts, held by one server at a time "
+                       "(default: none, state in memory)")
+    serve.add_argument("--seed", type=_seed, default=None,
+                       help="seed for every generated id (default: none, a random seed)")
+    serve.add_argument("--clock", type=_clock, default=None,
+                       help="freeze the clock at this ISO 8601 time (default: none, real time)")
+    serve.add_argument("--shopper-script", type=Path, default=None,
+                       help="YAML/JSON script of the shopper (default: none, the built-in "
+                       "script)")
+    serve.add_argument("--no-shopper", action="store_true",
+                       help="switch the scripted shopper off (default: on)")
+    serve.add_argument("--reply-delay", type=_seconds, default=None,
+                       help="seconds before the shopper answers, 0 to 86400 (default: none, "
+                       "the script's reply_delay)")
+    serve.add_argument("--access-log", action="store_true",
+                       help="one line per request on stderr: method, path, status, "
+                       "milliseconds (default: off)")
     serve.set_defaults(handler=_serve)
 
     run = commands.add_parser(
@@ -137,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from shopper_chat.devserver import DevServerConfig, ScriptError, start
     from shopper_chat.devserver.callbacks import config_from_env
+    from shopper_chat.devserver.store import DatabaseInUse
 
+    if args.access_log:
+        _log_access()
     try:
         callbacks = config_from_env(os.environ)
     except ValueError as exc:
@@ -152,12 +174,13 @@ def _serve(args: argparse.Namespace) -> int:
             db=args.db,
             host=args.host,
             port=args.port,
+            access_log=args.access_log,
             reply_delay=args.reply_delay,
             callbacks=callbacks,
         )
         config.script()
         server = start(config)
-    except ScriptError as exc:
+    except (ScriptError, DatabaseInUse) as exc:
         print(f"shopper-chat serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
@@ -184,6 +207,19 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _log_access() -> None:
+    """The access log's lines on stderr, as they are (stdout keeps the one line with the URL)."""
+    import logging
+
+    from shopper_chat.devserver.server import access_logger
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_logger.addHandler(handler)
+    access_logger.setLevel(logging.INFO)
+    access_logger.propagate = False
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -76,3 +77,59 @@ def test_version() -> None:
 
     result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and result.stdout.strip() == f"shopper-chat {__version__}"
+
+
+def test_serve_help_shows_every_default() -> None:
+    result = subprocess.run([*CLI, "serve", "--help"], capture_output=True, text=True,
+                            timeout=30, env={**os.environ, "COLUMNS": "100"})  # fmt: skip
+    assert result.returncode == 0
+    options = result.stdout.split("options:", 1)[1]
+    # One block per option: its line and the indented lines of its help.
+    blocks = [" ".join(b.split()) for b in re.split(r"\n  (?=-)", options) if b.strip()]
+    named = {b.split()[0].rstrip(","): b for b in blocks}
+    assert set(named) >= {"--host", "--port", "--db", "--seed", "--clock", "--shopper-script",
+                          "--no-shopper", "--reply-delay", "--access-log"}
+    for option, block in named.items():
+        if option != "-h":
+            assert "(default: " in block, block
+    assert "(default: 127.0.0.1)" in named["--host"] and "(default: 8765)" in named["--port"]
+
+
+def test_serve_access_log_has_one_line_per_request_and_no_secret(tmp_path: Path) -> None:
+    secret = "a-secret-not-to-log"
+    env = {**os.environ, "CONNECT_CLIENT_SECRET": secret}
+    process = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--seed", "3", "--clock", "2026-01-15T17:00:00Z",
+         "--access-log"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        base_url = process.stdout.readline().split(" on ")[1].split(" ")[0]
+        with httpx.Client(base_url=base_url, timeout=5) as http:
+            token = http.post("/v2/oauth/token", json={
+                "client_id": "shopper-chat-local", "client_secret": secret,
+                "grant_type": "client_credentials", "scope": "connect:fulfillment",
+            }).json()["access_token"]  # fmt: skip
+            http.get("/v2/post_checkout/chat/o1/messages",
+                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            http.post(f"/v2/oauth/token?client_id=x&client_secret={secret}", json={})
+            http.get("/_emulator/health")
+            http.get("/v2/post_checkout/chat/a%0Ab/messages")
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    lines = err.strip().splitlines()
+    assert [line.rsplit(" ", 3)[0] for line in lines] == [
+        "POST /v2/oauth/token",
+        "GET /v2/post_checkout/chat/o1/messages",
+        "POST /v2/oauth/token",
+        "GET /_emulator/health",
+        "GET /v2/post_checkout/chat/a%0Ab/messages",
+    ], err
+    statuses = [line.split(" ")[2] for line in lines]
+    assert statuses == ["200", "404", "403", "200", "401"], err
+    for line in lines:
+        assert line.endswith(" ms") and float(line.split(" ")[3]) >= 0
+    for text in (secret, token, "client_secret", "?"):
+        assert text not in out + err

@@ -6,7 +6,7 @@ import time
 
 import httpx
 import pytest
-from devserver_helpers import Api, assert_error
+from devserver_helpers import Api, assert_error, auth
 
 
 def _fault(api: Api, **rule: object) -> dict[str, object]:
@@ -108,3 +108,60 @@ def test_control_plane_is_never_faulted_and_faults_are_listed_and_removed(api: A
 )
 def test_bad_rules(api: Api, rule: dict[str, object], key: str) -> None:
     assert_error(api.http.post("/_emulator/faults", json=rule), 400, 1001, key)
+
+
+def _customer_bodies(api: Api, token: str, order_id: str) -> list[str]:
+    return [m["body"] for m in api.messages(token, order_id)["chat_messages"]
+            if m["sender_type"] == "user"]  # fmt: skip
+
+
+CHAT_POST = {"method": "POST", "path": "/v2/post_checkout/chat/*"}
+
+
+def test_a_drop_after_the_handler_stores_the_message_and_loses_the_answer(api: Api) -> None:
+    shop = api.shopping()
+    rule = _fault(api, **CHAT_POST, drop=True, when="after", times=1)
+    assert rule["when"] == "after"
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        api.send(shop.token, shop.order_id, "stored, answer lost")
+    assert _customer_bodies(api, shop.token, shop.order_id) == ["stored, answer lost"]
+
+
+def test_a_status_after_the_handler_replaces_a_committed_answer(api: Api) -> None:
+    shop = api.shopping()
+    _fault(api, **CHAT_POST, status=503, retry_after=2, when="after", times=1)
+    r = api.send(shop.token, shop.order_id, "stored, answered 503")
+    assert_error(r, 503, 5000)
+    assert r.headers["retry-after"] == "2"
+    assert _customer_bodies(api, shop.token, shop.order_id) == ["stored, answered 503"]
+
+
+def test_latency_after_the_handler_delays_an_answer_already_committed(api: Api) -> None:
+    shop = api.shopping()
+    _fault(api, **CHAT_POST, latency_ms=600, when="after", times=1)
+    with pytest.raises(httpx.ReadTimeout):
+        api.http.post(f"/v2/post_checkout/chat/{shop.order_id}/messages",
+                      json={"body": "late answer"}, headers=auth(shop.token), timeout=0.2)
+    # Stored at once, while the answer still waits (and then goes nowhere).
+    assert _customer_bodies(api, shop.token, shop.order_id) == ["late answer"]
+    started = time.monotonic()
+    _fault(api, **CHAT_POST, latency_ms=200, when="after", times=1)
+    assert api.send(shop.token, shop.order_id, "slow but fine").status_code == 200
+    assert time.monotonic() - started >= 0.2
+    time.sleep(0.5)  # the abandoned answer is sent into a closed connection: no error
+
+
+def test_latency_before_the_handler_stores_nothing_when_the_client_gives_up(api: Api) -> None:
+    shop = api.shopping()
+    _fault(api, **CHAT_POST, latency_ms=400, times=1)  # when: before (the default)
+    with pytest.raises(httpx.ReadTimeout):
+        api.http.post(f"/v2/post_checkout/chat/{shop.order_id}/messages",
+                      json={"body": "never stored"}, headers=auth(shop.token), timeout=0.1)
+    time.sleep(0.5)
+    assert _customer_bodies(api, shop.token, shop.order_id) == []
+
+
+@pytest.mark.parametrize("when", ["later", "", 1, None, "AFTER"])
+def test_when_is_before_or_after(api: Api, when: object) -> None:
+    assert_error(api.http.post("/_emulator/faults", json={"status": 500, "when": when}),
+                 400, 1001, "when")  # fmt: skip

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 from devserver_helpers import ADDRESS, ITEMS, Api, auth
 from shopper_chat.devserver import create_app
-from shopper_chat.devserver.openapi import openapi_document, render
+from shopper_chat.devserver.openapi import openapi_document, ranges_table, render
 from shopper_chat.devserver.urls import CONNECT, CONTROL
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -41,6 +41,21 @@ def test_the_committed_document_is_the_one_the_server_serves(api: Api) -> None:
         "openapi.json is stale: run `python -m shopper_chat.devserver.openapi > openapi.json`"
     )
     assert served.text == expected
+
+
+def test_the_readme_table_of_control_plane_ranges_is_current() -> None:
+    readme = (COMMITTED.parent / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- control-ranges: generated -->\n", "<!-- /control-ranges -->"
+    table = readme.split(start, 1)[1].split(end, 1)[0]
+    assert table == ranges_table(), (
+        "the README's ranges are stale: paste `python -m shopper_chat.devserver.openapi "
+        "--ranges` between its control-ranges markers")
+    # Every number a control-plane body takes is in it.
+    for op in CONTROL:
+        for name, field in (op.body.model_fields.items() if op.body else ()):
+            if field.annotation in (int, float) or "int" in str(field.annotation) or (
+                    "float" in str(field.annotation)):  # fmt: skip
+                assert f"| `{name}` |" in table, f"{op.path} {name} has no documented range"
 
 
 def test_every_connect_route_is_documented_and_the_control_plane_apart(

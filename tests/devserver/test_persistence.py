@@ -64,3 +64,16 @@ def test_a_file_of_an_earlier_version_is_refused_with_a_sentence(tmp_path: Path)
         conn.execute("INSERT INTO records (kind, id, data) VALUES ('user', 'u', '{}')")
     with pytest.raises(ValueError, match="earlier shopper-chat"):
         start(db=db)
+
+
+def test_a_file_held_by_a_running_server_is_refused_in_process_too(tmp_path: Path) -> None:
+    import pytest
+    from shopper_chat.devserver.store import DatabaseInUse
+
+    db = tmp_path / "held.sqlite3"
+    with start(db=db) as server:
+        httpx.post(f"{server.base_url}/_emulator/seed", json={"seed": 5}).raise_for_status()
+        with pytest.raises(DatabaseInUse, match="held.sqlite3 is in use by another"):
+            start(db=db)
+    with start(db=db) as server:  # stopped: free again, with what the first one stored
+        assert httpx.get(f"{server.base_url}/_emulator/health").json()["seed"] == 5

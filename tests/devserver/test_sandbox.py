@@ -158,3 +158,17 @@ def test_items_and_callbacks(api: Api) -> None:
                  400, 1001, "event_name")  # fmt: skip
     assert_error(api.http.post("/v2/fulfillment_sandbox/orders/zz/callbacks", headers=auth(token),
                                json={"event_name": "canceled"}), 404, 4000)  # fmt: skip
+
+
+def test_a_new_item_without_line_num_gets_the_next_free_number(api: Api) -> None:
+    shop = api.shopping("u", "o")  # one item, line_num "1"
+    base = f"/v2/fulfillment_sandbox/shoppers/{shop.shopper_id}/orders/o/items"
+    item = {"item": {"upc": "0002"}, "count": 1}
+    for line_num in ("3", None, None):
+        body = item if line_num is None else {**item, "line_num": line_num}
+        r = api.http.post(base, headers=auth(shop.token), json=body)
+        assert r.json() == {"success": True}, r.text
+    order = api.http.get("/_emulator/orders/o").json()
+    assert [i["line_num"] for i in order["items"]] == ["1", "3", "4", "5"]
+    assert_error(api.http.post(base, headers=auth(shop.token), json={**item, "line_num": "4"}),
+                 400, 1001, "line_num")  # an explicit number that is taken is still refused

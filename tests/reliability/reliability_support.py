@@ -114,7 +114,8 @@ class ServeProcess:
 
 def add_faults(add: Any) -> None:
     """The fault mix of the end-to-end run: 429 with and without Retry-After, 503, added latency
-    and dropped connections, on the safe routes and on chat send.
+    and dropped connections, on the safe routes and on chat send (there, after the message is
+    stored).
 
     Each failing rule is bounded (`times`) and each route has at most three failing rules, so
     no call can meet more failures in a row than the client's retries outlast (five attempts):
@@ -131,7 +132,8 @@ def add_faults(add: Any) -> None:
     add(method="PUT", path=chat, status=503, times=1)
     add(method="POST", path=chat, status=429, times=1)
     add(method="POST", path=chat, status=503, times=1)
-    add(method="POST", path=chat, drop=True, times=1)
+    # After the handler: the message is stored and its answer lost (send's read-back finds it).
+    add(method="POST", path=chat, drop=True, when="after", times=1)
     add(method="*", path="/v2/*", latency_ms=30, probability=0.3)
 
 

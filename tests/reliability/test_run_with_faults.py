@@ -3,7 +3,8 @@ transcript as a run without faults, and leaves no secret or token in anything it
 
 Two `shopper-chat serve` processes (same seed and clock, each with its own `--db`) and two runs,
 side by side: one server answers plainly, the other with a share of 429 (with and without
-`Retry-After`), 503, added latency and dropped connections on the safe routes and on chat send.
+`Retry-After`), 503, added latency and dropped connections on the safe routes and on chat send
+(there the connection drops after the message is stored: the answer is lost, not the message).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def test_the_faults_really_happened(runs: dict[str, Finished]) -> None:
     for added in runs["faulty"].added:
         rule = listed.get(added["id"], {**added, "applied": added["times"]})
         if rule["drop"]:
-            kind = f"drop {rule['method']}"
+            kind = f"drop {rule['method']}" + (" after" if rule["when"] == "after" else "")
         elif rule["status"] == 429:
             kind = "429 with Retry-After" if rule["retry_after"] is not None else "429"
         elif rule["status"] is not None:
@@ -111,7 +112,7 @@ def test_the_faults_really_happened(runs: dict[str, Finished]) -> None:
         else:
             kind = "latency"
         applied[kind] = applied.get(kind, 0) + rule["applied"]
-    for kind in ("429", "429 with Retry-After", "503", "latency", "drop GET", "drop POST"):
+    for kind in ("429", "429 with Retry-After", "503", "latency", "drop GET", "drop POST after"):
         assert applied.get(kind, 0) > 0, f"no {kind} fault was applied: {applied}"
 
 

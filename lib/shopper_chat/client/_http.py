@@ -9,8 +9,12 @@ one question, whether the call may be tried again:
 - other POSTs only when the server surely did not act on them (`surely_not_processed`);
 - a call with a `read_back` (sending a chat message) also handles the open case: when a failure
   leaves it open whether the server acted (a dropped connection after the request went out, a
-  timeout, another 5xx), the loop waits its backoff delay, then asks `read_back` what the server
-  holds; its result ends the call, and None means "not stored: send again".
+  timeout, another 5xx), the loop settles it (`settle`): it asks `read_back` what the server
+  holds at once and, when the request may still be on its way (`may_be_in_flight`), again after
+  each backoff delay until the settling window (`SETTLE_FACTOR` times the timeout) has passed, so
+  that a request still in flight has landed before the call is sent again. A result ends the
+  call; None all through means "not stored: send again" (one retry of the budget). The window's
+  waits are its own, not part of `max_retry_seconds`.
 
 Waits follow `backoff_delay` (jittered exponential, or the server's `Retry-After`), bounded by
 `max_retries` and `max_retry_seconds` per call. The bearer token and its renewal after a 401 are
@@ -50,11 +54,13 @@ from shopper_chat.client.errors import (
 from shopper_chat.client.recording import Recorder
 
 __all__ = [
+    "SETTLE_FACTOR",
     "HTTPCore",
     "RecordingTransport",
     "RetryBudget",
     "backoff_delay",
     "is_retryable",
+    "may_be_in_flight",
     "outcome_open",
     "parse_retry_after",
     "surely_not_processed",
@@ -71,6 +77,10 @@ logger = logging.getLogger("shopper_chat.client")
 # Backoff without a server hint: 0.5 s, 1 s, 2 s, 4 s, 8 s at most, each scaled by 0.5..1.0.
 BASE_DELAY = 0.5
 MAX_DELAY = 8.0
+SETTLE_FACTOR = 2.5
+"""The settling window after an open outcome, in client timeouts: a request that is still on
+its way (queued in a proxy, slow in the server) when the client gives up at one timeout, and that
+lands within this window after that, is found by the read-back instead of being sent twice."""
 ATTEMPT = "shopper_chat.attempt"
 """The request extension that tells the recording which try of a call an exchange is."""
 
@@ -139,6 +149,19 @@ def outcome_open(error: ConnectError) -> bool:
     return isinstance(error, ServerError)
 
 
+def may_be_in_flight(error: ConnectError) -> bool:
+    """Might the request still be on its way to the server, or in it, after this failure?
+
+    After a timeout or a dropped connection, yes (a proxy may still hold it, the server may still
+    be working). After a 5xx outside the API's error envelope too: something in between (a
+    gateway) answered, not the API. A 5xx in the API's envelope came from the API once it was done
+    with the request: reading once settles it.
+    """
+    if isinstance(error, APIConnectionError):
+        return error.may_have_arrived
+    return isinstance(error, ServerError) and error.code is None
+
+
 @dataclass
 class _Settings:
     max_retries: int
@@ -199,6 +222,7 @@ class HTTPCore:
         self.base_url = base_url
         self.recorder = recorder
         self.settings = _Settings(max_retries, max_retry_seconds, sleep, random, clock)
+        self.settle_window = SETTLE_FACTOR * timeout
         if recorder is not None:
             transport = RecordingTransport(transport or httpx.HTTPTransport(), recorder)
         self._http = httpx.Client(
@@ -249,17 +273,40 @@ class HTTPCore:
                     raise error
                 budget.wait(delay, error)
             elif read_back is not None and outcome_open(error):
-                # Wait first, so that a request still in flight has landed when we look.
-                delay = budget.delay_for(error)
-                if delay is not None:
-                    budget.wait(delay, error)
-                found = read_back(error)
+                found = self.settle(read_back, error)
                 if found is not None:
                     return found
-                if delay is None:
+                if budget.retries >= budget.max_retries:
                     raise error
+                budget.wait(0.0, error)  # the settling window was the wait
             else:
                 raise error
+
+    def settle(
+        self, read_back: Callable[[ConnectError], T | None], error: ConnectError
+    ) -> T | None:
+        """After an open outcome: what `read_back` finds, read at once and, while the request may
+        be in flight, again after each backoff delay (the library's one formula) until the
+        settling window has passed; None when nothing was found.
+
+        The window is counted in the delays slept (not the clock), so that a test's injected
+        sleep sees the same schedule; the reads themselves only add time, never remove it.
+        """
+        window = self.settle_window if may_be_in_flight(error) else 0.0
+        logger.info("%s: the outcome is open; reading back for up to %.2f s before sending again",
+                    _brief(error), window)
+        waited = 0.0
+        polls = 0
+        while True:
+            found = read_back(error)
+            if found is not None or waited >= window:
+                if found is None:
+                    logger.info("not stored within %.2f s: sending it again", window)
+                return found
+            delay = min(backoff_delay(polls, draw=self.settings.random()), window - waited)
+            polls += 1
+            waited += delay
+            self.settings.sleep(delay)
 
     def _exchange(
         self, method: str, path: str, json_body: Mapping[str, Any] | None,

@@ -1,11 +1,15 @@
 """The control plane's bodies (under `/_emulator/`, never part of Connect): requests and answers.
 
 Unlike Connect, the control plane refuses unknown fields ("is not a known field"): a typo there
-would silently change a test.
+would silently change a test. Every number has a range, defined here once (the README's table
+and the OpenAPI document are generated from these models): a value the server could not live
+with (a clock past year 9999, a delay of a million years) is refused with 400/1001 naming the
+field, instead of breaking a later request.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -23,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shopper_chat._secret import Secret
+from shopper_chat._time import format_time
 from shopper_chat.contract import (
     BLANK,
     INVALID,
@@ -35,8 +40,9 @@ from shopper_chat.contract import (
 )
 
 from .callbacks import DeliveryAttempt
-from .faults import FaultRule
-from .shopper import ShopperScript
+from .clock import EARLIEST, LATEST
+from .faults import FaultRule, When
+from .shopper import MAX_DELAY, ShopperScript
 
 __all__ = [
     "AddFaultRequest",
@@ -47,6 +53,8 @@ __all__ = [
     "ClockView",
     "EmptyRequest",
     "FaultList",
+    "MAX_ADVANCE_SECONDS",
+    "MAX_SEED",
     "Health",
     "InformationRemoval",
     "InformationRemovalRequest",
@@ -58,6 +66,26 @@ __all__ = [
     "ShopperSettings",
     "Status",
 ]
+
+MAX_SEED = 2**31 - 1
+"""The largest seed (a server without one draws below 2**31 too)."""
+MAX_ADVANCE_SECONDS = 100 * 365 * 86400
+"""The longest single move of the clock (100 years); the clock also stays before `LATEST`."""
+
+
+CLOCK_RANGE = f"from {format_time(EARLIEST)} to {format_time(LATEST)}"
+"""Where the clock may be set (`clock.EARLIEST`..`clock.LATEST`), in words."""
+
+
+def _on_the_clock(moment: datetime) -> datetime:
+    if not EARLIEST <= moment <= LATEST:
+        raise problem(f"must be {CLOCK_RANGE}")
+    return moment
+
+
+ClockMoment = Annotated[Timestamp, AfterValidator(_on_the_clock)]
+"""A moment the clock may be set to."""
+
 
 class ControlRequest(BaseModel):
     """A control-plane request body: strict types, unknown fields refused."""
@@ -72,14 +100,18 @@ class EmptyRequest(ControlRequest):
 class SeedRequest(ControlRequest):
     """`POST /_emulator/seed`."""
 
-    seed: StrictInt = Field(ge=0)
+    seed: StrictInt = Field(ge=0, le=MAX_SEED, description="restarts the id sequence")
 
 
 class ClockRequest(ControlRequest):
     """`POST /_emulator/clock`: exactly one of the three."""
 
-    now: Timestamp | None = None
-    advance_seconds: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    now: ClockMoment | None = Field(default=None, json_schema_extra={"x-range": CLOCK_RANGE},
+                                    description="freezes the clock there (never backwards)")
+    advance_seconds: float | None = Field(default=None, ge=0, le=MAX_ADVANCE_SECONDS,
+                                          allow_inf_nan=False,
+                                          description="seconds (100 years at most), and the "
+                                          "clock stays before the end of year 2999")
     real: Literal[True] | None = None
 
 
@@ -100,12 +132,18 @@ class AddFaultRequest(ControlRequest):
 
     method: OptionalText = None
     path: OptionalText = None
-    status: StrictInt | None = Field(default=None, ge=400, le=599)
-    retry_after: StrictInt | None = Field(default=None, ge=0)
-    latency_ms: StrictInt = Field(default=0, ge=0, le=60_000)
+    status: StrictInt | None = Field(default=None, ge=400, le=599,
+                                     description="the HTTP status answered")
+    retry_after: StrictInt | None = Field(default=None, ge=0, le=86_400,
+                                          description="seconds, sent as `Retry-After`")
+    latency_ms: StrictInt = Field(default=0, ge=0, le=60_000, description="milliseconds")
     drop: StrictBool = False
-    probability: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False)
-    times: StrictInt | None = Field(default=None, ge=1)
+    probability: float = Field(default=1.0, ge=0, le=1, allow_inf_nan=False,
+                               description="the share of matching requests (seeded draws)")
+    times: StrictInt | None = Field(default=None, ge=1, le=1_000_000,
+                                    description="how many more requests it applies to")
+    when: When = Field(default="before", description="before the handler (nothing is done), or "
+                       "after it has committed (the answer is delayed, dropped or replaced)")
 
 
 class ShopperRequest(ControlRequest):
@@ -113,7 +151,8 @@ class ShopperRequest(ControlRequest):
 
     enabled: StrictBool | None = None
     script: dict[StrictStr, Any] | None = None
-    reply_delay: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    reply_delay: float | None = Field(default=None, ge=0, le=MAX_DELAY, allow_inf_nan=False,
+                                      description="seconds before the shopper answers")
 
 
 def _http_url(value: str) -> str:

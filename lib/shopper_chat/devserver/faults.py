@@ -1,14 +1,20 @@
-"""Fault rules: per route, added latency, an error status, or a dropped connection."""
+"""Fault rules: per route, added latency, an error status, or a dropped connection; before the
+request is handled, or after (the handler has run and committed, and its answer is lost, late or
+replaced: what a client's recovery after an ambiguous failure is for)."""
 
 from __future__ import annotations
 
 import fnmatch
 import random
 import threading
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FaultRule", "Faults", "RuleError"]
+__all__ = ["FaultRule", "Faults", "RuleError", "When"]
+
+When = Literal["before", "after"]
+"""When a rule acts: before the handler (nothing is done), or after it has committed."""
 
 
 class RuleError(ValueError):
@@ -25,6 +31,8 @@ class FaultRule(BaseModel):
     `probability` (seeded) decides per matching request; `times` counts the requests it still
     applies to (None: every one). An applying rule first waits `latency_ms`, then drops the
     connection (`drop`) or answers `status` (with `Retry-After: retry_after` when set).
+    `when="before"` does that instead of handling the request; `when="after"` lets the handler
+    run and commit first, then delays its answer, drops it, or replaces it with `status`.
     """
 
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)
@@ -38,6 +46,7 @@ class FaultRule(BaseModel):
     drop: bool = False
     probability: float = 1.0
     times: int | None = None
+    when: When = "before"
     applied: int = 0
 
     def matches(self, method: str, path: str) -> bool:

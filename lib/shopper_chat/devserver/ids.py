@@ -33,12 +33,23 @@ class IdSource:
         self._random = random.Random(seed)
         self._last_message_id = 0
 
-    def reseed(self, seed: int) -> None:
-        """Start the sequence again from `seed`."""
+    def reseed(self, seed: int, *, after_message_id: int = 0) -> None:
+        """Start the random sequence again from `seed`.
+
+        Message ids carry on above `after_message_id` (the largest one stored): a conversation
+        is listed in id order, so a reused or smaller id would replace a message or slip into
+        the middle of a conversation. Other ids come from the restarted sequence; the backend
+        skips those already taken.
+        """
         with self._lock:
             self.seed = seed
             self._random = random.Random(seed)
-            self._last_message_id = 0
+            self._last_message_id = after_message_id
+
+    def skip_message_ids(self, through: int) -> None:
+        """Never give out a message id up to `through` (e.g. the largest one stored)."""
+        with self._lock:
+            self._last_message_id = max(self._last_message_id, through)
 
     def new_id(self, kind: str) -> int:
         """A random id of the kind's width (the caller checks uniqueness)."""

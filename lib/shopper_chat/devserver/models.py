@@ -185,6 +185,7 @@ class ConnectBackend:
         self._event_seq = int(store.get_meta("event_seq") or 0)
         self.callbacks = CallbackEngine(callbacks, policy=callback_policy,
                                         store=_StoredDeliveries(store))  # fmt: skip
+        self.ids.skip_message_ids(self.messages.max_id())
         stored = store.get_meta("clock")
         if stored is not None:
             # A restart never moves time backwards past what the database already holds.
@@ -290,7 +291,7 @@ class ConnectBackend:
         record = TokenRecord(token_hash=_hash(token), caller="user" if user_id else "client",
                              user_id=user_id, scope=scope, created_at=created,
                              expires_at=created + TOKEN_LIFETIME)  # fmt: skip
-        self._atomic(lambda: self.tokens.put(record))
+        self._atomic(lambda: self.tokens.insert(record))
         return {"access_token": token, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME,
                 "scope": scope, "created_at": created}  # fmt: skip
 
@@ -322,14 +323,18 @@ class ConnectBackend:
         self._retailer_only(caller)
 
         def op() -> c.User:
-            user = self.users.get(request.user_id) or UserRecord(
+            existing = self.users.get(request.user_id)
+            user = existing or UserRecord(
                 user_id=request.user_id, first_name=request.first_name, created_at=self.now(),
                 internal_id=self._unique_id("user", lambda n: self.users.find("internal_id", n)
                                             is not None),
             )  # fmt: skip
             changes = request.model_dump(exclude_none=True)
             user = user.model_copy(update=changes)
-            self.users.put(user)
+            if existing is None:
+                self.users.insert(user)
+            else:
+                self.users.update(user)
             return c.User(**user.model_dump(include=set(c.User.model_fields)))
 
         return self._atomic(op)
@@ -343,7 +348,7 @@ class ConnectBackend:
             option = ServiceOptionRecord(
                 id=option_id, reference=f"scheduled-{start:%Y%m%d%H%M}-{option_id}",
                 start_at=start, end_at=start + timedelta(hours=2), user_id=user_id)  # fmt: skip
-            self.options.put(option)
+            self.options.insert(option)
             options.append(self._option(option))
         return c.ServiceOptions(service_options=options)
 
@@ -384,10 +389,11 @@ class ConnectBackend:
             if option is None or option.user_id != user_id:
                 raise ResourceNotFound()
             for old in self.holds.children(user_id):
-                self.holds.delete(old)
+                if not old.released:  # kept, released: a hold's id is never given out again
+                    self.holds.update(old.model_copy(update={"released": True}))
             hold = HoldRecord(id=self._unique_id("hold", self.holds.exists), user_id=user_id,
                               expires_at=self.now() + HOLD_LIFETIME, option=option)  # fmt: skip
-            self.holds.put(hold)
+            self.holds.insert(hold)
             return c.ServiceOptionHoldResponse(service_option_hold=c.ServiceOptionHold(
                 id=hold.id, expires_at=hold.expires_at, service_option=self._option(option)))
 
@@ -403,11 +409,11 @@ class ConnectBackend:
             if self.orders.exists(request.order_id):
                 raise InvalidParameter(c.Messages.TAKEN, key="order_id")
             hold = self.holds.get(request.service_option_hold_id)
-            if hold is None or hold.user_id != user_id:
+            if hold is None or hold.user_id != user_id or hold.released:
                 raise InvalidParameter(c.Messages.INVALID, key="service_option_hold_id")
             if self.now() >= hold.expires_at:
                 raise InvalidParameter("has expired", key="service_option_hold_id")
-            self.holds.delete(hold)
+            self.holds.update(hold.model_copy(update={"released": True}))
             order = OrderRecord(
                 order_id=request.order_id,
                 internal_id=self._unique_id("order", self.pointers.exists),
@@ -425,9 +431,10 @@ class ConnectBackend:
             if request.user is not None:
                 contact = request.user.model_dump(include={"phone_number", "first_name",
                                                            "last_name"}, exclude_none=True)
-                self.users.put(user.model_copy(update=contact))
-            self.save_order(order)
-            self.pointers.put(OrderPointer(internal_id=order.internal_id, order_id=order.order_id))
+                self.users.update(user.model_copy(update=contact))
+            self.orders.insert(order)
+            self.pointers.insert(OrderPointer(internal_id=order.internal_id,
+                                              order_id=order.order_id))
             self._emit_order(order, "brand_new")
             return self._order(order)
 
@@ -435,7 +442,7 @@ class ConnectBackend:
 
     def save_order(self, order: OrderRecord) -> None:
         """Store a changed order."""
-        self.orders.put(order)
+        self.orders.update(order)
 
     def _batch_of(self, order: OrderRecord) -> BatchRecord | None:
         return None if order.batch_id is None else self.batches.get(order.batch_id)
@@ -484,7 +491,7 @@ class ConnectBackend:
             shopper = ShopperRecord(id=self._unique_id("shopper", self.shoppers.exists),
                                     email=request.email, phone_digits=digits,
                                     created_at=self.now())  # fmt: skip
-            self.shoppers.put(shopper)
+            self.shoppers.insert(shopper)
             return c.Shopper(id=shopper.id)
 
         return self._atomic(op)
@@ -520,7 +527,7 @@ class ConnectBackend:
                                 batch_type=request.batch_type, shopper_id=request.shopper_id,
                                 order_ids=[o.order_id for o in found],
                                 workflow_state=state.value, created_at=self.now())  # fmt: skip
-            self.batches.put(batch)
+            self.batches.insert(batch)
             for order in found:
                 order.batch_id = batch.id
                 self.save_order(order)
@@ -550,7 +557,7 @@ class ConnectBackend:
             except workflow.IllegalMove as exc:
                 raise InvalidParameter(str(exc), key="workflow_state") from None
             previous, batch.workflow_state = batch.workflow_state, state.value
-            self.batches.put(batch)
+            self.batches.update(batch)
             self._batch_moved(batch, previous)
             return c.Batch(id=batch.id, workflow_state=batch.workflow_state)
 
@@ -594,7 +601,7 @@ class ConnectBackend:
 
         def op() -> c.Success:
             order = self._shopper_order(caller, shopper_id, order_id)
-            line_num = request.line_num or str(len(order.items) + 1)
+            line_num = request.line_num or _next_line_num(order.items)
             if any(str(i.get("line_num")) == line_num for i in order.items):
                 raise InvalidParameter(c.Messages.TAKEN, key="line_num")
             item = request.model_dump(mode="json", exclude_none=True)
@@ -729,7 +736,7 @@ class ConnectBackend:
             body=body,
             image=image,
         )
-        self.messages.put(message)
+        self.messages.insert(message)
         # The topic: the conversation, named by the order's internal id (a guess, see README).
         self._emit(c.CHAT_MESSAGE_CREATED, topic_id=str(order.internal_id))
         return message
@@ -754,7 +761,7 @@ class ConnectBackend:
         for message in self.messages.children(str(order.internal_id)):
             if message.sender_type == sender and not message.read:
                 message.read, message.read_at = True, self.now()
-                self.messages.put(message)
+                self.messages.update(message)
                 count += 1
         return count
 
@@ -868,9 +875,10 @@ class ConnectBackend:
             self.callbacks.reset(self._initial_callbacks)
 
     def set_seed(self, seed: int) -> Seed:
-        """Restart the id sequence (and the fault draws) from `seed`."""
+        """Restart the id sequence (and the fault draws) from `seed`; ids already taken are
+        skipped and message ids keep growing."""
         with self.store.transaction():
-            self.ids.reseed(seed)
+            self.ids.reseed(seed, after_message_id=self.messages.max_id())
             self.faults.clear(None)
             self.store.set_meta("ids", self.ids.snapshot())
         return Seed(seed=seed)
@@ -995,6 +1003,18 @@ class _StoredDeliveries:
     def load(self) -> list[PendingDelivery]:
         return [PendingDelivery(event=r.event, attempts=r.attempts)
                 for r in self._table.children("pending")]  # fmt: skip
+
+
+def _next_line_num(items: list[dict[str, Any]]) -> str:
+    """One more than the largest numeric `line_num` (not the count of items: an item added as
+    "3" to a one-item order would make the count's next number collide)."""
+    taken = {str(item.get("line_num", "")) for item in items}
+    # Digits only, and short enough for int() (a line_num is any text up to the contract's limit).
+    numbers = [int(n) for n in taken if n.isascii() and n.isdigit() and len(n) <= 18]
+    candidate = max(numbers, default=0) + 1
+    while str(candidate) in taken:
+        candidate += 1
+    return str(candidate)
 
 
 def decode_assertion(assertion: str) -> str | None:

@@ -6,16 +6,23 @@ in the same form, under the top-level extension `x-emulator`, so that nothing th
 mistaken for a Connect path. Regenerate the copy with
 
     python -m shopper_chat.devserver.openapi > openapi.json
+
+`ranges_table()` is the README's table of the control plane's ranges, made from the same models
+(`python -m shopper_chat.devserver.openapi --ranges` prints it).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+import typing
 from collections.abc import Sequence
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from shopper_chat import __version__
@@ -23,7 +30,7 @@ from shopper_chat.contract import ErrorEnvelope
 
 from .urls import CONNECT, CONTROL, INTEGER_PARAMS, Operation
 
-__all__ = ["openapi_document", "render"]
+__all__ = ["openapi_document", "ranges_table", "render"]
 
 Schema = dict[str, Any]
 
@@ -151,6 +158,45 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _range(field: FieldInfo) -> str | None:
+    """A field's range in words, from its constraints (None: a field without one)."""
+    low = high = None
+    for constraint in field.metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            low = _number(constraint.ge)
+        elif isinstance(constraint, annotated_types.Le):
+            high = _number(constraint.le)
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "x-range" in extra:
+        return str(extra["x-range"])
+    choices = [a for a in typing.get_args(field.annotation) if isinstance(a, str)]
+    if typing.get_origin(field.annotation) is typing.Literal and choices:
+        return " or ".join(f"`{c}`" for c in choices) + f" (default `{field.default}`)"
+    return None
+
+
+def ranges_table() -> str:
+    """The README's table: every control-plane field with a range, as the models define it."""
+    from .shopper import MAX_DELAY
+
+    rows = ["| route | field | range | what |", "|---|---|---|---|"]
+    for op in CONTROL:
+        for name, field in (op.body.model_fields.items() if op.body is not None else ()):
+            bounds = _range(field)
+            if bounds is not None:
+                rows.append(f"| {op.method} `{op.path}` | `{name}` | {bounds} | "
+                            f"{field.description or ''} |")
+    rows.append(f"| PUT `/_emulator/shopper` | `script`: `greeting_delay`, `reply_delay`, "
+                f"`replacement.delay` | 0 to {MAX_DELAY:,} | seconds |")
+    return "\n".join(rows) + "\n"
+
+
 def render(data: dict[str, Any]) -> str:
     """The document as the repository keeps it: pretty-printed, keys sorted, a final newline."""
     return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
@@ -158,4 +204,4 @@ def render(data: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    print(render(openapi_document()), end="")
+    print(ranges_table() if "--ranges" in sys.argv[1:] else render(openapi_document()), end="")

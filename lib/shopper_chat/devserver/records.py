@@ -81,13 +81,15 @@ class ServiceOptionRecord(Record):
 
 
 class HoldRecord(Record):
-    """A reserved slot, for one user, until `expires_at`."""
+    """A reserved slot, for one user, until `expires_at`. A hold replaced by a newer one or used
+    by an order is `released`, not deleted: its id stays taken."""
 
     table = "hold"
     id: int
     user_id: str
     expires_at: datetime
     option: ServiceOptionRecord
+    released: bool = False
 
     def key(self) -> str:
         return str(self.id)

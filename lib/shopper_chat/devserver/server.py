@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_chat import __version__
 from shopper_chat._time import parse_time
@@ -58,6 +59,8 @@ DEFAULT_CLIENT_ID = "shopper-chat-local"
 DEFAULT_CLIENT_SECRET = "shopper-chat-local-secret"  # noqa: S105 - a documented local default
 
 logger = logging.getLogger("shopper_chat.devserver")
+access_logger = logging.getLogger("shopper_chat.devserver.access")
+"""One INFO line per request when `access_log` is on: method, path, status, milliseconds."""
 
 
 @dataclass
@@ -76,6 +79,7 @@ class DevServerConfig:
     db: str | Path | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    access_log: bool = False
     reply_delay: float | None = None
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
@@ -138,27 +142,86 @@ async def _drop_connection(receive: Receive) -> None:
             return
 
 
+async def _apply(rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Wait the rule's latency, then drop the connection or answer its status; True when the
+    rule answered (or dropped), False when it only delayed."""
+    if rule.latency_ms:
+        await asyncio.sleep(rule.latency_ms / 1000)
+    if rule.drop:
+        await _drop_connection(receive)
+        return True
+    if rule.status is not None:
+        await error_response(_fault_error(rule))(scope, receive, send)
+        return True
+    return False
+
+
 class _EmulatorMiddleware:
-    """Before each Connect request: fault rules, then the scripted shopper's due actions."""
+    """Around each Connect request: fault rules, and first the scripted shopper's due actions.
+
+    A rule `when="before"` acts instead of the handler (nothing is stored). A rule
+    `when="after"` lets the handler run and commit, holds its answer, then acts: the answer is
+    delayed, lost with the connection, or replaced by the rule's status.
+    """
 
     def __init__(self, app: ASGIApp, backend: ConnectBackend) -> None:
         self.app = app
         self.backend = backend
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith("/_emulator/"):
-            rule = self.backend.faults.pick(scope["method"], scope["path"])
-            if rule is not None:
-                if rule.latency_ms:
-                    await asyncio.sleep(rule.latency_ms / 1000)
-                if rule.drop:
-                    await _drop_connection(receive)
-                    return
-                if rule.status is not None:
-                    await error_response(_fault_error(rule))(scope, receive, send)
-                    return
-            self.backend.run_due_actions()
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+            await self.app(scope, receive, send)
+            return
+        rule = self.backend.faults.pick(scope["method"], scope["path"])
+        if rule is not None and rule.when == "before" and await _apply(rule, scope, receive,
+                                                                       send):  # fmt: skip
+            return
+        self.backend.run_due_actions()
+        if rule is None or rule.when == "before":
+            await self.app(scope, receive, send)
+            return
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)  # the operation has committed when this returns
+        if not await _apply(rule, scope, receive, send):
+            for message in held:  # a client that gave up meanwhile: uvicorn drops these
+                await send(message)
+
+
+class _AccessLog:
+    """One line per request: method, path (never the query string, which may hold credentials),
+    status and milliseconds. Never a header, so never a token, and never a body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "dropped"  # no answer started: a fault rule dropped the connection
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        except Exception:
+            status = "500"  # answered by Starlette's outermost error handler
+            raise
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            # The raw path: as sent, so that an encoded line break cannot split the line.
+            raw = scope.get("raw_path")
+            path = raw.decode("latin-1") if isinstance(raw, bytes) else repr(scope["path"])
+            access_logger.info("%s %s %s %.1f ms", scope["method"], path, status, elapsed)
 
 
 async def _connect_error(request: Request, exc: Exception) -> Response:
@@ -245,7 +308,10 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
             Route("/openapi.json", openapi, methods=["GET"]),
             *routes(ConnectResponses(backend), EmulatorResponses(backend)),
         ],
-        middleware=[Middleware(_EmulatorMiddleware, backend=backend)],
+        middleware=[
+            *([Middleware(_AccessLog)] if config.access_log else []),
+            Middleware(_EmulatorMiddleware, backend=backend),
+        ],
         exception_handlers={
             ConnectHTTPError: _connect_error,
             HTTPException: _http_error,

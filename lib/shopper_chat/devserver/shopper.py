@@ -30,7 +30,7 @@ import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from .store import Store
 
 __all__ = [
     "DEFAULT_GREETING",
+    "MAX_DELAY",
     "PICTURES",
     "Replacement",
     "ReplyRule",
@@ -59,6 +60,8 @@ DEFAULT_GREETING = (
     "Hi, this is Zelma, your shopper. I'm just getting started on your shopping list."
 )
 PLACEHOLDERS = frozenset({"customer_name", "shopper_name", "message", "base_url"})
+MAX_DELAY = 86400
+"""The longest delay (seconds) of any shopper action: the script's delays and `reply_delay`."""
 
 _REPLACEMENT_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="240" height="160" \
 viewBox="0 0 240 160"><rect width="240" height="160" rx="12" fill="#fff8dc"/>\
@@ -161,8 +164,10 @@ def _text(value: Any, key: str, *, nullable: bool = False, empty: bool = False) 
 
 
 def _seconds(value: Any, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86400:
-        raise ScriptError(f"shopper script: `{key}` must be a number of seconds from 0 to 86400")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value <= MAX_DELAY):  # fmt: skip
+        raise ScriptError(
+            f"shopper script: `{key}` must be a number of seconds from 0 to {MAX_DELAY}")
     return float(value)
 
 
@@ -355,8 +360,8 @@ class ScriptedShopper:
             return
         number = int(self._store.get_meta("action_seq") or 0) + 1
         self._store.set_meta("action_seq", number)
-        due = self.clock.now() + timedelta(seconds=delay)
-        self._actions.put(ActionRecord.model_validate(
+        due = self.clock.after(delay)  # never past the clock's last moment: no overflow
+        self._actions.insert(ActionRecord.model_validate(
             {"id": number, "kind": kind, "order_id": order.order_id, "due": due, **data}))
 
     def _reply_delay(self) -> float:

@@ -4,12 +4,18 @@ One connection, guarded by a lock: the HTTP handlers and the scripted shopper's 
 share it. `transaction()` commits on success and rolls back on any exception, so that a refused
 request changes nothing. `version` counts the writes, so that a reader can tell that nothing
 changed since it last looked.
+
+A new record is inserted (`insert`: a key that exists already is an error, never an overwrite)
+and a changed one updated (`update`); a file database is held by one process at a time (an OS
+lock on `<file>.lock`, released when the store closes or the process dies, even by `kill -9`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +23,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["FORMAT", "Record", "Store", "Table"]
+__all__ = ["FORMAT", "DatabaseInUse", "DuplicateRecord", "MissingRecord", "Record", "Store",
+           "Table"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -34,6 +41,45 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 FORMAT = 2
 """The records' format: typed records (1 was plain dictionaries, with Unix-second times)."""
+
+
+class DatabaseInUse(RuntimeError):
+    """The database file is held by another server (another process, or another store here)."""
+
+
+class DuplicateRecord(RuntimeError):
+    """A new record's key is taken: inserting it would have replaced another record."""
+
+
+class MissingRecord(RuntimeError):
+    """An update of a record that is not stored."""
+
+
+def _lock_file(path: str) -> int:
+    """Hold `<path>.lock` exclusively (a descriptor to close to let go), or `DatabaseInUse`.
+
+    A lock file beside the database rather than a lock on the database itself: SQLite's own
+    POSIX locks on the database would clash with `flock` on the BSDs (macOS). The file is never
+    removed (removing it would let a third process lock a new file while the second still holds
+    the old one); only the OS lock counts, and the OS releases it with the last descriptor.
+    """
+    lock_path = path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise DatabaseInUse(f"the database {path} is in use by another shopper-chat server "
+                            f"(it holds {lock_path}): stop that server or give another "
+                            "--db file") from None
+    return fd
 
 
 class Record(BaseModel):
@@ -69,24 +115,41 @@ class Store:
         self._read_version = -1
         self._lock = threading.RLock()
         self._depth = 0
-        self._conn = sqlite3.connect(
-            path or ":memory:", check_same_thread=False, isolation_level=None
-        )
-        if path:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
-        if self.get_meta("format") != FORMAT:
-            if self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is not None:
-                self._conn.close()
-                raise ValueError(f"{path} holds records of an earlier shopper-chat, which this "
-                                 "version cannot read: remove it or give another --db file")
-            self.set_meta("format", FORMAT)
+        # Two servers on one file would each draw ids from their own sequence and overwrite
+        # each other's records: the second one is refused before it opens the database.
+        self._lock_fd = _lock_file(os.path.abspath(path)) if path else None
+        try:
+            self._conn = sqlite3.connect(
+                path or ":memory:", check_same_thread=False, isolation_level=None
+            )
+        except BaseException:
+            self._unlock()
+            raise
+        try:
+            if path:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.executescript(_SCHEMA)
+            if self.get_meta("format") != FORMAT:
+                if self._conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is not None:
+                    raise ValueError(f"{path} holds records of an earlier shopper-chat, which "
+                                     "this version cannot read: remove it or give another --db "
+                                     "file")
+                self.set_meta("format", FORMAT)
+        except BaseException:
+            self.close()
+            raise
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the last descriptor releases the OS lock
+            self._lock_fd = None
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database and let another server have it."""
         with self._lock:
             self._conn.close()
+            self._unlock()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -108,16 +171,38 @@ class Store:
             if outer:
                 self._conn.execute("COMMIT")
 
-    def _write(self, sql: str, *args: Any) -> None:
+    def _write(self, sql: str, *args: Any) -> int:
         with self._lock:
-            self._conn.execute(sql, args)
+            rows = self._conn.execute(sql, args).rowcount
             self.version += 1
+            return rows
+
+    def insert(self, kind: str, key: str, text: str, parent: str | None = None,
+               seq: float = 0) -> None:  # fmt: skip
+        """Store a new record's JSON text; `DuplicateRecord` when the key is taken (a new
+        record never replaces another)."""
+        try:
+            self._write("INSERT INTO records (kind, id, parent, seq, data) VALUES (?,?,?,?,?)",
+                        kind, key, parent, seq, text)  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise DuplicateRecord(f"{kind} {key} exists already") from None
+
+    def update(self, kind: str, key: str, text: str, parent: str | None = None,
+               seq: float = 0) -> None:  # fmt: skip
+        """Replace a stored record's JSON text; `MissingRecord` when there is none."""
+        if not self._write("UPDATE records SET parent = ?, seq = ?, data = ? "
+                           "WHERE kind = ? AND id = ?", parent, seq, text, kind, key):  # fmt: skip
+            raise MissingRecord(f"{kind} {key} is not stored")
 
     def put(self, kind: str, key: str, text: str, parent: str | None = None,
             seq: float = 0) -> None:  # fmt: skip
-        """Insert or replace a record's JSON text."""
-        self._write("INSERT OR REPLACE INTO records (kind, id, parent, seq, data) "
-                    "VALUES (?,?,?,?,?)", kind, key, parent, seq, text)  # fmt: skip
+        """Insert a record, or update the one stored under its key (in place: it keeps its
+        position among records of equal `seq`). For records written whole whatever is there;
+        a new record whose key must be free uses `insert`."""
+        self._write("INSERT INTO records (kind, id, parent, seq, data) VALUES (?,?,?,?,?) "
+                    "ON CONFLICT (kind, id) DO UPDATE SET parent = excluded.parent, "
+                    "seq = excluded.seq, data = excluded.data",
+                    kind, key, parent, seq, text)  # fmt: skip
 
     def get(self, kind: str, key: str) -> str | None:
         """One record's JSON text, or None."""
@@ -148,6 +233,14 @@ class Store:
                 texts = self._reads[(kind, parent)] = [text for (text,) in rows]
             return texts
 
+    def max_id(self, kind: str) -> int:
+        """The largest integer key of `kind` (0 when there is none)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT MAX(CAST(id AS INTEGER)) FROM records WHERE kind = ?", (kind,)
+            ).fetchone()
+        return int(row[0] or 0)
+
     def find(self, kind: str, field: str, value: Any) -> str | None:
         """The first record of `kind` whose JSON `field` equals `value`."""
         with self._lock:
@@ -166,7 +259,8 @@ class Store:
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a setting (JSON)."""
-        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", key,
+        self._write("INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", key,
                     json.dumps(value))
 
     def dump(self) -> list[tuple[str, str, str]]:
@@ -224,10 +318,24 @@ class Table(Generic[R]):
         """A record from its stored text."""
         return self.record.model_validate_json(revision)
 
+    def insert(self, record: R) -> None:
+        """Store a new record (`DuplicateRecord` if its key is taken)."""
+        self.store.insert(self.kind, record.key(), record.model_dump_json(), record.parent(),
+                          record.seq())  # fmt: skip
+
+    def update(self, record: R) -> None:
+        """Store a changed record (`MissingRecord` if it is not stored)."""
+        self.store.update(self.kind, record.key(), record.model_dump_json(), record.parent(),
+                          record.seq())  # fmt: skip
+
     def put(self, record: R) -> None:
-        """Insert or replace."""
+        """Insert, or update the record stored under the same key (see `Store.put`)."""
         self.store.put(self.kind, record.key(), record.model_dump_json(), record.parent(),
                        record.seq())  # fmt: skip
+
+    def max_id(self) -> int:
+        """The largest integer key (0 when there is none)."""
+        return self.store.max_id(self.kind)
 
     def delete(self, record: R) -> None:
         """Remove."""

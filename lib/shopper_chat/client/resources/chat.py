@@ -3,13 +3,14 @@
 Sending exactly once. A send is not retried blindly. When it fails in a way that proves the
 server did not store it (a 429, a 503 or 408 in the API's envelope, a connection never made), it
 is tried again within the retry budget. When the outcome is open (the connection dropped after
-the request went out, no answer in time, another 5xx), the HTTP core waits its backoff delay and
-reads back (`read_back`): the conversation is read, and the message is sent again only if no
-customer message with the same text (or, for an image alone, an image) newer than the newest
-message the client knew of before the first attempt is there; if one is, that message is
-returned (`SentMessage.recovered`). So one call stores the message once. (The one case this
-cannot settle: a server still working on the first request after the timeout and the backoff
-delay both ran out.)
+the request went out, no answer in time, another 5xx), the HTTP core settles it (`read_back`,
+see `HTTPCore.settle`): the conversation is read at once and again after each backoff delay,
+for up to the settling window (2.5 times the client's timeout), looking for a customer message
+with the same text (or, for an image alone, an image) newer than the newest message the client
+knew of before the first attempt. Found: that message is returned (`SentMessage.recovered`);
+not found in the whole window: the message is sent again. So one call stores the message once,
+as long as a request still in flight lands within the window. (One that lands later than that,
+after the message was sent again, is stored twice: nothing on the client's side can tell.)
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ class Chat(Resource):
         def read_back(error: ConnectError) -> SentMessage | None:
             stored = self._find_stored(key, baseline, message.body or "",
                                        message.image_url or "", error)
-            logger.info("the message was stored despite the failure: not sent again"
-                        if stored is not None else "the message was not stored: sending it again")
+            if stored is not None:
+                logger.info("the message was stored despite the failure: not sent again")
             return stored
 
         # The tutorial's form: both fields, "" for the one left out.
