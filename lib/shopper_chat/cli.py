@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--shopper-script", type=Path, default=None, help="YAML/JSON script of the shopper"
     )
+    serve.add_argument(
+        "--scenario", default=None, metavar="NAME_OR_FILE",
+        help="what the scripted shopper does on new orders: a built-in scenario (tutorial, "
+        "replacement, special-request, delivery-updates, out-of-stock-refund; default: "
+        "tutorial) or a scenario YAML file",
+    )
     serve.add_argument("--no-shopper", action="store_true", help="switch the scripted shopper off")
     serve.add_argument(
         "--reply-delay", type=_seconds, default=None, help="seconds before the shopper answers"
@@ -107,7 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shopper_chat.devserver import DevServerConfig, ScriptError, start
+    from shopper_chat.devserver import (
+        DevServerConfig,
+        ScenarioError,
+        ScriptError,
+        UnknownScenario,
+        start,
+    )
 
     try:
         config = DevServerConfig(
@@ -119,10 +131,12 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             reply_delay=args.reply_delay,
+            scenario=args.scenario,
         )
         config.script()
+        config.scenarios()
         server = start(config)
-    except ScriptError as exc:
+    except (ScriptError, ScenarioError, UnknownScenario) as exc:
         print(f"shopper-chat serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

@@ -21,6 +21,7 @@ from .control import (
     ClockRequest,
     EmptyRequest,
     InformationRemovalRequest,
+    ScenarioRequest,
     SeedRequest,
     ShopperMessageRequest,
     ShopperRequest,
@@ -289,6 +290,13 @@ class EmulatorResponses:
 
     async def get_order(self, request: Request) -> Response:
         return render(self.backend.order_debug_view(request.path_params["order_id"]))
+
+    async def list_scenarios(self, request: Request) -> Response:
+        return render(self.backend.list_scenarios())
+
+    async def choose_scenario(self, request: Request) -> Response:
+        body = parse(ScenarioRequest, await read_json(request))
+        return render(self.backend.choose_scenario(request.path_params["order_id"], body.name))
 
     async def shopper_message(self, request: Request) -> Response:
         body = parse(ShopperMessageRequest, await read_json(request))

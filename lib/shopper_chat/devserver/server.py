@@ -39,7 +39,8 @@ from .exceptions import (
 from .faults import FaultRule
 from .models import ConnectBackend
 from .responses import ConnectResponses, EmulatorResponses
-from .shopper import ShopperScript, load_script
+from .scenarios import Scenario, built_in_scenarios, load_scenario
+from .shopper import SCRIPT, SILENT, ShopperScript, UnknownScenario, load_script
 from .store import Store
 from .urls import routes
 
@@ -65,7 +66,9 @@ class DevServerConfig:
 
     `clock=None` runs on real UTC time; an ISO string (or aware datetime) freezes the clock there.
     `seed=None` draws a random seed. `client_id`/`client_secret` default to `CONNECT_CLIENT_ID` /
-    `CONNECT_CLIENT_SECRET`, then to the local defaults.
+    `CONNECT_CLIENT_SECRET`, then to the local defaults. `scenario` is what the scripted shopper
+    does on new orders: a scenario's name, or a scenario file (YAML/JSON) added to the built-in
+    ones; None: `tutorial`, or the script's own rules when `shopper_script` is given.
     """
 
     seed: int | None = None
@@ -79,6 +82,7 @@ class DevServerConfig:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     timezone: str = "America/Los_Angeles"
+    scenario: str | Path | None = None
 
     def start_time(self) -> datetime | None:
         """The frozen clock's start, or None for real time."""
@@ -93,6 +97,23 @@ class DevServerConfig:
         if isinstance(self.shopper_script, ShopperScript):
             return self.shopper_script
         return load_script(self.shopper_script)
+
+    def scenarios(self) -> tuple[dict[str, Scenario], str]:
+        """The scenarios the server knows, and the one new orders follow (raises
+        `ScenarioError` naming a bad key, or `UnknownScenario`)."""
+        known = built_in_scenarios()
+        chosen = self.scenario
+        if chosen is None:
+            return known, SCRIPT if self.shopper_script is not None else "tutorial"
+        text = str(chosen)
+        if isinstance(chosen, Path) or text.endswith((".yaml", ".yml", ".json")):
+            scenario = load_scenario(text)
+            known[scenario.name] = scenario
+            return known, scenario.name
+        if text not in known and text not in (SCRIPT, SILENT):
+            names = ", ".join([*known, SCRIPT, SILENT])
+            raise UnknownScenario(f"unknown scenario {text!r} (known: {names}, or a YAML file)")
+        return known, text
 
 
 def _fault_error(rule: FaultRule) -> ConnectHTTPError:
@@ -188,6 +209,7 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
     elif kwargs:
         raise TypeError("give a DevServerConfig or keyword arguments, not both")
     script = config.script()
+    scenarios, scenario = config.scenarios()
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
     start_time = config.start_time()
     store = Store(str(config.db) if config.db is not None else None)
@@ -205,6 +227,8 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         or DEFAULT_CLIENT_SECRET,
         timezone_name=config.timezone,
         info={"version": __version__, "db": "file" if config.db is not None else "memory"},
+        scenarios=scenarios,
+        scenario=scenario,
     )
     # Imported here, not at the top: `python -m shopper_chat.devserver.openapi` imports this
     # package first, and the module must not be loaded twice.
