@@ -63,9 +63,13 @@ class ClockRequest(ControlRequest):
 
 
 class ShopperMessageRequest(MessageRequest):
-    """`POST /_emulator/orders/{order_id}/shopper_messages`: a message as the order's shopper."""
+    """`POST /_emulator/orders/{order_id}/shopper_messages`: a message as the order's shopper;
+    `read_customer_messages`: the shopper has read the customer's messages (the role-play panel's
+    answers say so, as the scripted shopper's do)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    read_customer_messages: StrictBool = False
 
 
 class InformationRemovalRequest(ControlRequest):

@@ -740,8 +740,10 @@ class ConnectBackend:
         """The shopper read what the customer sent (it does when it answers)."""
         self._mark_read(order, "user")
 
-    def post_shopper_message(self, order_id: str, body: str, image_url: str) -> c.ChatMessage:
-        """POST /_emulator/orders/{order_id}/shopper_messages: a message as the order's shopper."""
+    def post_shopper_message(self, order_id: str, body: str, image_url: str,
+                             read_customer_messages: bool = False) -> c.ChatMessage:  # fmt: skip
+        """POST /_emulator/orders/{order_id}/shopper_messages: a message as the order's shopper
+        (`read_customer_messages`: the shopper has read what the customer wrote)."""
 
         def op() -> c.ChatMessage:
             order = self.orders.get(order_id)
@@ -751,6 +753,8 @@ class ConnectBackend:
                 raise Forbidden("The order has no shopper yet: create a batch for it first")
             if not self._chat_open(order):
                 raise ChatNotAllowed()
+            if read_customer_messages:  # as the scripted shopper does when it answers
+                self._mark_read(order, "user")
             message = self._store_message(order, from_shopper=True, body=body, image=image_url)
             return self._message(message)
 

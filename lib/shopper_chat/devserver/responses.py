@@ -300,8 +300,9 @@ class EmulatorResponses:
 
     async def shopper_message(self, request: Request) -> Response:
         body = parse(ShopperMessageRequest, await read_json(request))
-        return render(self.backend.post_shopper_message(request.path_params["order_id"],
-                                                        body.body or "", body.image_url or ""))
+        return render(self.backend.post_shopper_message(
+            request.path_params["order_id"], body.body or "", body.image_url or "",
+            body.read_customer_messages))
 
     async def shopper_information_removal(self, request: Request) -> Response:
         body = parse(InformationRemovalRequest, await read_json(request))

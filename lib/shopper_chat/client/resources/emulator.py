@@ -48,11 +48,14 @@ class Emulator(Resource):
         return dict(self._control("PUT", path, {"name": scenario}))
 
     def send_as_shopper(self, order_id: str, body: str | None = None,
-                        image_url: str | None = None) -> ChatMessage:  # fmt: skip
+                        image_url: str | None = None, *,
+                        read_customer_messages: bool = True) -> ChatMessage:  # fmt: skip
         """`POST /_emulator/orders/{order_id}/shopper_messages`: a message as the order's shopper
-        (checked like a customer's: text, an http(s) image URL, or both)."""
+        (checked like a customer's: text, an http(s) image URL, or both). By default the shopper
+        has read the customer's messages it answers, as the scripted shopper has."""
         oid = check_id("order_id", order_id)
         sent = check(MessageRequest, body=body, image_url=image_url)
+        sent["read_customer_messages"] = bool(read_customer_messages)
         path = f"/_emulator/orders/{segment(oid)}/shopper_messages"
         return self._client._call("POST", path, lambda data: parse(ChatMessage, data), auth=None,
                                   json_body=sent, idempotent=False)  # fmt: skip
