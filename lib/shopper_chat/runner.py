@@ -601,17 +601,23 @@ def kernel_environment(
     return env
 
 
-def _kernel_manager_class(env: Mapping[str, str]) -> type[Any]:
-    """A kernel manager whose kernels start with `env`.
+def _kernel_manager_class(env: Mapping[str, str], cwd: Path) -> type[Any]:
+    """A kernel manager whose kernels start with `env`, in the folder `cwd`.
 
     papermill's kernels otherwise inherit this process's environment, and setting `os.environ`
-    for them would change it for every thread of the process (the embedded server included).
+    for them would change it for every thread of the process (the embedded server included). The
+    folder likewise: papermill's own `cwd=` changes this process's working directory while a
+    notebook runs, which breaks the relative paths of runs going on in other threads
+    (`--parallel`).
     """
     from jupyter_client.manager import AsyncKernelManager
+
+    folder = str(cwd.resolve())
 
     class KernelWithEnvironment(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("env", dict(env))
+            kw.setdefault("cwd", folder)
             await super().start_kernel(**kw)
 
     return KernelWithEnvironment
@@ -678,7 +684,7 @@ def _execute(
             parameters=parameters,
             progress_bar=False,
             log_output=False,
-            cwd=str(source.parent),
+            # No cwd=: the kernel manager starts the kernel in the notebook's folder.
             execution_timeout=timeout,
             kernel_manager_class=kernel_manager_class,
             # the kernel's own start-up notices would interleave with the progress lines
@@ -837,7 +843,7 @@ def _run_steps(
     status: dict[str, str] = {}
     unreachable = not env
     reported_before: dict[str, Any] = {}
-    kernels = _kernel_manager_class(env)
+    kernels = _kernel_manager_class(env, plan.source_dir)
     chosen = plan.scenario is None
     if not chosen and not unreachable and result.ids.get("ORDER_ID") and "ORDER_ID" in plan.params:
         chosen = _choose_scenario(result, plan, conversation)  # an existing order (-p ORDER_ID)
