@@ -239,3 +239,11 @@ def test_a_scenario_file_is_read_as_yaml_1_2(tmp_path: Path) -> None:
     path.write_text("name: mine\n  bad: [")
     with pytest.raises(ScenarioError, match="not valid YAML"):
         load_scenario(path)
+
+
+def test_a_shopper_switched_on_after_picking_answers_from_the_start_state(api: Api) -> None:
+    api.http.put("/_emulator/shopper", json={"enabled": False}).raise_for_status()
+    shop = api.shopping()
+    api.http.put("/_emulator/shopper", json={"enabled": True}).raise_for_status()
+    api.send(shop.token, shop.order_id, "thanks!")
+    assert shopper_texts(api, shop) == ["You're welcome, Sierra!"]  # no greeting it missed

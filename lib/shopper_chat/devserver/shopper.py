@@ -510,8 +510,16 @@ class ScriptedShopper:
         conversation = self.conversation(order.order_id)
         if conversation.scenario != SCRIPT:
             scenario = self._scenario(conversation)
-            if not self.enabled or scenario is None or not conversation.state:
+            if not self.enabled or scenario is None:
                 return
+            if not conversation.state:
+                if not order.greeted:
+                    return  # before shopping: nobody to answer yet
+                # Shopping started while the shopper was off: it joins where shopping starts,
+                # without the greeting it missed.
+                opening = scenario.react(scenario.start, event="picking")
+                conversation.state = (opening.to if opening and opening.to else scenario.start)
+                conversation.entered_at = self.clock.now()
             match = scenario.match(text, bool(image))
             row = scenario.react(conversation.state, match=match)
             if row is not None:
