@@ -183,8 +183,8 @@ class ScenarioList(Answer):
 
 class OrderDebug(Answer):
     """`GET /_emulator/orders/{order_id}`: the ids a real server keeps to itself, the scenario the
-    scripted shopper follows on it, and the items (each with its `status`, null until the shopper
-    updates it)."""
+    scripted shopper follows on it, and the items as stored (with a `status`, and for `replaced`
+    a `replacement_item`, once the shopper has updated one)."""
 
     order_id: str
     internal_id: int

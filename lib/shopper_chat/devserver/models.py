@@ -788,7 +788,7 @@ class ConnectBackend:
             shopper_id=None if batch is None else batch.shopper_id,
             workflow_state=self._order_state(order), delivered_at=order.delivered_at,
             canceled_at=order.canceled_at, events=[e.event_name for e in order.events],
-            items=[{**item, "status": item.get("status")} for item in order.items],
+            items=order.items,
             scenario=self._order_scenario(order.order_id),
         )  # fmt: skip
 
