@@ -5,14 +5,19 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# Apache Airflow 3 lives in a virtual environment of its own: its pins would fight the project's.
+# Kept between runs (its stamp says which Airflow it holds); the DAG test uses it.
+AIRFLOW_VENV ?= .airflow-venv
+AIRFLOW_PACKAGES := "apache-airflow>=3,<4" apache-airflow-providers-standard \
+	apache-airflow-providers-papermill
 
-.PHONY: run test lab install install-test install-lab browser jq lint
+.PHONY: run test lab install install-test install-lab browser jq lint airflow
 
 run: install
 	$(VENV)/bin/shopper-chat run
 
 # Without the developer's own Connect settings: the notebooks' kernels would inherit them.
-test: install-test browser jq lint
+test: install-test browser jq lint airflow
 	env -u CONNECT_BASE_URL -u CONNECT_CLIENT_ID -u CONNECT_CLIENT_SECRET -u CONNECT_USER_TOKEN \
 	  $(VENV)/bin/pytest
 
@@ -41,6 +46,15 @@ $(VENV)/.installed-lab: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -e '.[lab]'
 	touch $(VENV)/.installed $@
+
+# `airflow dags test` on examples/airflow_dag.py (tests/examples/test_airflow_dag.py) runs with it.
+airflow: $(AIRFLOW_VENV)/.installed-airflow3
+
+$(AIRFLOW_VENV)/.installed-airflow3:
+	python3 -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet $(AIRFLOW_PACKAGES)
+	touch $@
 
 # The browser test drives Debian's Chromium; install it when it is missing and apt is at hand.
 browser:

@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--shopper-script", type=Path, default=None,
                        help="YAML/JSON script of the shopper (default: none, the built-in "
                        "script)")
+    serve.add_argument("--scenario", default=None, metavar="NAME_OR_FILE",
+                       help="what the scripted shopper does on new orders: a built-in scenario "
+                       "(tutorial, replacement, special-request, delivery-updates, "
+                       "out-of-stock-refund) or a scenario YAML file (default: tutorial)")
     serve.add_argument("--no-shopper", action="store_true",
                        help="switch the scripted shopper off (default: on)")
     serve.add_argument("--reply-delay", type=_seconds, default=None,
@@ -154,7 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from shopper_chat.devserver import DevServerConfig, ScriptError, start
+    from shopper_chat.devserver import (
+        DevServerConfig,
+        ScenarioError,
+        ScriptError,
+        UnknownScenario,
+        start,
+    )
     from shopper_chat.devserver.callbacks import config_from_env
     from shopper_chat.devserver.store import DatabaseInUse
 
@@ -177,10 +187,12 @@ def _serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             reply_delay=args.reply_delay,
             callbacks=callbacks,
+            scenario=args.scenario,
         )
         config.script()
+        config.scenarios()
         server = start(config)
-    except (ScriptError, DatabaseInUse) as exc:
+    except (ScriptError, ScenarioError, UnknownScenario, DatabaseInUse) as exc:
         print(f"shopper-chat serve: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

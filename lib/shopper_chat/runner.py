@@ -27,6 +27,14 @@ and `<out>/latest` points at the newest finished run (an interrupted one is left
 step does not end the run: the steps that depend on it are skipped, the transcript of what did
 happen is written, and the run ends with one sentence per failure naming the step and the cause.
 
+`--scenario NAME...` (or `all`) runs the chain once per scenario of the development server's
+scripted shopper, each into its own run folder, on one server (`--parallel N`: N at once): after
+step 01 the order is given its scenario (`PUT /_emulator/orders/{id}/scenario`), the customer's
+messages are the scenario's own sample replies (papermill parameters `MESSAGE`, `IMAGE_URL`,
+`SEND_MESSAGE`: texts, never secrets), and a scenario that lists `finish` states has its batch
+moved through them after the steps (as the Shopper app would), so that a headless run follows
+the whole path.
+
 The logic returns results and reports progress as events; `format_event` turns an event into
 lines, and `run()` (or the command line) prints them: the one place that prints.
 """
@@ -42,9 +50,11 @@ import os
 import re
 import secrets
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO, TypeAlias
@@ -65,10 +75,13 @@ __all__ = [
     "StepResult",
     "add_arguments",
     "execute",
+    "execute_scenarios",
     "format_event",
     "main",
     "plan_run",
+    "plan_scenarios",
     "run",
+    "run_scenarios",
 ]
 
 DEFAULT_SEED = 7
@@ -180,6 +193,14 @@ class Plan:
     timeout: float
     seed: int
     clock: str | None
+    scenario: str | None = None
+    """The scripted shopper's scenario for the run's order (`--scenario`), or None: the server's."""
+    scenario_params: Mapping[str, Any] = field(default_factory=dict)
+    """The customer's messages from the scenario's sample replies (`MESSAGE`, `SEND_MESSAGE`...)."""
+    finish: tuple[str, ...] = ()
+    """Batch states to move the order through after the steps (the scenario's `finish`)."""
+    shared_embedded: bool = False
+    """`connection.base_url` is an embedded server started for several scenario runs."""
 
     @property
     def folder(self) -> Path:
@@ -189,6 +210,11 @@ class Plan:
     def server(self) -> str:
         """What summary.json calls the server: its base URL or `embedded`."""
         return self.connection.base_url or "embedded"
+
+    @property
+    def embedded(self) -> bool:
+        """The run's server is a development server started for it (alone or shared)."""
+        return self.connection.embedded or self.shared_embedded
 
 
 @dataclass
@@ -202,6 +228,8 @@ class RunResult:
     ids: dict[str, Any] = field(default_factory=dict)
     transcript: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    scenario: dict[str, Any] = field(default_factory=dict)
+    """The scenario the order followed, the parameters it gave, and the `finish` states reached."""
     status: str = "running"  # then "passed" | "failed" | "interrupted"
     latest: Path | None = None
     """`<out>/latest` when it was pointed at this run (finished runs only)."""
@@ -289,6 +317,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="start the chain from existing ids, e.g. -p USER_ID=customer-1 -p ORDER_ID=order-1 "
         "--only 03 04 05 06 (ids only: credentials always come from the environment)",
+    )
+    parser.add_argument(
+        "--scenario",
+        nargs="+",
+        metavar="NAME",
+        default=None,
+        help="run the chain once per scenario of the scripted shopper (tutorial, replacement, "
+        "special-request, delivery-updates, out-of-stock-refund, or all), each into its own run "
+        "folder; the customer's messages are the scenario's sample replies",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --scenario: run N scenarios at once, against one server (default: 1)",
     )
     parser.add_argument(
         "--notebooks",
@@ -487,6 +531,55 @@ def plan_run(
     )
 
 
+def scenario_names(chosen: Sequence[str]) -> list[str]:
+    """The built-in scenarios `--scenario` names (`all`: every one), in the order given."""
+    from shopper_chat.devserver.scenarios import BUILT_IN
+
+    names: list[str] = []
+    for name in chosen:
+        wanted = list(BUILT_IN) if name == "all" else [name]
+        for one in wanted:
+            if one not in BUILT_IN:
+                import difflib
+
+                close = difflib.get_close_matches(one, BUILT_IN, n=1)
+                hint = f"; the closest is {close[0]}" if close else ""
+                raise OptionError(f"--scenario {one}: not a scenario (choose among "
+                                  f"{_names(list(BUILT_IN))}, or all{hint})")
+            if one not in names:
+                names.append(one)
+    return names
+
+
+def scenario_parameters(name: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The notebooks' customer parameters from a scenario's sample replies (the first is step
+    05's `MESSAGE` and `IMAGE_URL`, the second the panel's `SEND_MESSAGE`), and its `finish`."""
+    from shopper_chat.devserver.scenarios import built_in_scenarios
+
+    scenario = built_in_scenarios()[name]
+    samples = scenario.customer
+    params: dict[str, str] = {}
+    if samples:
+        params.update(MESSAGE=samples[0].body, IMAGE_URL=samples[0].image_url)
+    params["SEND_MESSAGE"] = samples[1].body if len(samples) > 1 else ""
+    return params, scenario.finish
+
+
+def plan_scenarios(scenarios: Sequence[str], *, parallel: int = 1,
+                   **options: Any) -> list[Plan]:  # fmt: skip
+    """One checked plan per scenario (see `plan_run` for `options`); nothing is started."""
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise OptionError(f"--parallel must be a whole number, 1 or more, not {parallel!r}")
+    names = scenario_names(scenarios)
+    base = plan_run(**options)
+    plans = []
+    for name in names:
+        params, finish = scenario_parameters(name)
+        plans.append(replace(base, run_id=new_run_id(), scenario=name, scenario_params=params,
+                             finish=finish))  # fmt: skip
+    return plans
+
+
 # -- the kernels --------------------------------------------------------------------------------
 def kernel_environment(
     connection: Connection, server_url: str, environ: Mapping[str, str] | None = None
@@ -508,17 +601,23 @@ def kernel_environment(
     return env
 
 
-def _kernel_manager_class(env: Mapping[str, str]) -> type[Any]:
-    """A kernel manager whose kernels start with `env`.
+def _kernel_manager_class(env: Mapping[str, str], cwd: Path) -> type[Any]:
+    """A kernel manager whose kernels start with `env`, in the folder `cwd`.
 
     papermill's kernels otherwise inherit this process's environment, and setting `os.environ`
-    for them would change it for every thread of the process (the embedded server included).
+    for them would change it for every thread of the process (the embedded server included). The
+    folder likewise: papermill's own `cwd=` changes this process's working directory while a
+    notebook runs, which breaks the relative paths of runs going on in other threads
+    (`--parallel`).
     """
     from jupyter_client.manager import AsyncKernelManager
+
+    folder = str(cwd.resolve())
 
     class KernelWithEnvironment(AsyncKernelManager):
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("env", dict(env))
+            kw.setdefault("cwd", folder)
             await super().start_kernel(**kw)
 
     return KernelWithEnvironment
@@ -585,7 +684,7 @@ def _execute(
             parameters=parameters,
             progress_bar=False,
             log_output=False,
-            cwd=str(source.parent),
+            # No cwd=: the kernel manager starts the kernel in the notebook's folder.
             execution_timeout=timeout,
             kernel_manager_class=kernel_manager_class,
             # the kernel's own start-up notices would interleave with the progress lines
@@ -744,7 +843,10 @@ def _run_steps(
     status: dict[str, str] = {}
     unreachable = not env
     reported_before: dict[str, Any] = {}
-    kernels = _kernel_manager_class(env)
+    kernels = _kernel_manager_class(env, plan.source_dir)
+    chosen = plan.scenario is None
+    if not chosen and not unreachable and result.ids.get("ORDER_ID") and "ORDER_ID" in plan.params:
+        chosen = _choose_scenario(result, plan, conversation)  # an existing order (-p ORDER_ID)
     for step in plan.steps:
         entry = StepResult(step=step.name)
         result.steps.append(entry)
@@ -761,6 +863,7 @@ def _run_steps(
         target = result.folder / f"{step.name}.ipynb"
         declared = _notebook_parameters(source)
         parameters = {k: v for k, v in result.ids.items() if k in declared}
+        parameters.update({k: v for k, v in plan.scenario_params.items() if k in declared})
         if step.name == "07_chat_panel" and "OUTPUT_DIR" in declared:
             parameters["OUTPUT_DIR"] = str((result.folder / step.name).resolve())
         entry.parameters = parameters
@@ -799,8 +902,61 @@ def _run_steps(
             if error.get("name") in _UNREACHABLE:
                 unreachable = True
         status[step.name] = entry.status
+        if not chosen and error is None:
+            # The order exists now (step 01 made it): the scripted shopper follows the scenario
+            # from the moment shopping starts (step 02).
+            chosen = _choose_scenario(result, plan, conversation)
+            if not chosen:
+                entry.status = status[step.name] = "failed"
+                entry.error = {"name": "ScenarioError", "message": result.problems[-1],
+                               "cell": None}
         report(StepFinished(entry, width))
         _write_summary(result, plan, started, None, secret_values)
+    if plan.finish and not unreachable and all(s.status == "passed" for s in result.steps):
+        _finish_order(result, plan, conversation)
+    if result.scenario and conversation is not None:
+        # Where the scenario ended and what it did to the order, as the server says.
+        with contextlib.suppress(Exception):
+            inside = conversation.client.emulator.order(str(result.ids["ORDER_ID"]))
+            result.scenario["state"] = inside["scenario"]["state"]
+            result.scenario["items"] = [{"line_num": i.get("line_num"), "status": i.get("status"),
+                                         "replacement_item": i.get("replacement_item")}
+                                        for i in inside["items"]]  # fmt: skip
+
+
+def _choose_scenario(result: RunResult, plan: Plan, conversation: _Conversation | None) -> bool:
+    """Give the run's order its scenario; False (and a problem) when the server refuses."""
+    order_id = result.ids.get("ORDER_ID")
+    if conversation is None or not order_id:
+        return False
+    try:
+        conversation.client.emulator.set_scenario(str(order_id), str(plan.scenario))
+    except Exception as exc:
+        result.problems.append(
+            f"Could not choose the scenario {plan.scenario} for order {order_id} (the scripted "
+            f"shopper is the development server's): {type(exc).__name__}: {exc}.")
+        return False
+    result.scenario = {"name": plan.scenario, "params": dict(plan.scenario_params)}
+    return True
+
+
+def _finish_order(result: RunResult, plan: Plan, conversation: _Conversation | None) -> None:
+    """Move the batch through the scenario's `finish` states, as the Shopper app would, and keep
+    the conversation that follows."""
+    batch_id = result.ids.get("BATCH_ID")
+    if conversation is None or not batch_id:
+        result.problems.append("Could not finish the order: no batch id from step 02.")
+        return
+    done = []
+    try:
+        for state in plan.finish:
+            conversation.client.sandbox.advance(int(batch_id), state)
+            done.append(state)
+    except Exception as exc:
+        result.problems.append(f"Could not move batch {batch_id} to {state}: "
+                               f"{type(exc).__name__}: {exc}.")
+    result.scenario["finished"] = done
+    conversation.refresh(result.ids)
 
 
 def _write_transcript(
@@ -842,7 +998,7 @@ def _write_summary(
     if finished is None:  # still running: the steps to come are listed as pending
         done = {s.step for s in result.steps}
         steps += [StepResult(step=s.name).as_json() for s in plan.steps if s.name not in done]
-    embedded = plan.connection.embedded
+    embedded = plan.embedded
     summary = {
         "run_id": result.run_id,
         "status": result.status,
@@ -857,6 +1013,7 @@ def _write_summary(
         "ids": result.ids,
         "steps": steps,
         "transcript": result.transcript,
+        "scenario": result.scenario or None,
         "problems": result.problems,
     }
     text = _scrub(json.dumps(summary, indent=2, default=str), secret_values)
@@ -883,10 +1040,12 @@ def format_event(event: Event) -> list[str]:
     """The lines that tell a person about an event (pure: the caller prints them)."""
     if isinstance(event, RunStarted):
         plan = event.plan
-        where = plan.connection.base_url or (
-            f"an embedded development server (seed {plan.seed}, clock {plan.clock or 'real'})"
-        )
-        lines = [f"shopper-chat run {plan.run_id}: {_plural(len(plan.steps), 'step')} "
+        where = plan.connection.base_url or ""
+        if plan.embedded:
+            where = (f"an embedded development server (seed {plan.seed}, clock "
+                     f"{plan.clock or 'real'})" + (f" at {where}" if where else ""))
+        scenario = f" (scenario {plan.scenario})" if plan.scenario else ""
+        lines = [f"shopper-chat run {plan.run_id}{scenario}: {_plural(len(plan.steps), 'step')} "
                  f"against {where}"]
         if plan.added:
             chosen = [s.name for s in plan.steps if s.name not in plan.added]
@@ -895,7 +1054,7 @@ def format_event(event: Event) -> list[str]:
                 f"{_names(chosen)} {'needs' if len(chosen) == 1 else 'need'} an order from "
                 "them; to use an existing one, pass -p USER_ID=... -p ORDER_ID=...)"
             )
-        if plan.connection.base_url and plan.connection.credentials == "local":
+        if not plan.embedded and plan.connection.credentials == "local":
             lines.append("(no CONNECT_CLIENT_ID / CONNECT_CLIENT_SECRET in the environment: "
                          "using the development server's local credentials)")
         return lines
@@ -958,9 +1117,75 @@ def run(
     return execute(plan, _printer(stream or sys.stdout))
 
 
+def execute_scenarios(
+    plans: Sequence[Plan],
+    parallel: int = 1,
+    on_event: Callable[[Plan, Event], None] | None = None,
+) -> list[RunResult]:
+    """Run one plan per scenario, `parallel` at once, against one server: the embedded one is
+    started once for all of them (its clock and ids shared), then stopped."""
+    report = on_event or (lambda plan, event: None)
+    owner: Any = None
+    if plans and plans[0].connection.embedded:
+        owner = _open_client(plans[0])  # starts the embedded server the runs share
+        shared = replace(plans[0].connection, base_url=str(owner.base_url))
+        plans = [replace(p, connection=shared, shared_embedded=True) for p in plans]
+    try:
+        def one(plan: Plan) -> RunResult:
+            return execute(plan, lambda event: report(plan, event))
+
+        if parallel <= 1:
+            return [one(plan) for plan in plans]
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="scenario") as pool:
+            return list(pool.map(one, plans))
+    finally:
+        if owner is not None:
+            owner.close()
+
+
+def format_scenarios(results: Sequence[RunResult]) -> list[str]:
+    """The closing lines of a scenario matrix: one per scenario, then the verdict."""
+    lines = []
+    for result in results:
+        name = (result.scenario or {}).get("name") or "?"
+        verdict = "passed" if result.ok else "FAILED"
+        lines.append(f"scenario {name}: {verdict} ({result.folder})")
+    passed = sum(r.ok for r in results)
+    lines.append(f"scenarios {'passed' if passed == len(results) else 'FAILED'}: "
+                 f"{passed} passed, {len(results) - passed} failed")
+    return lines
+
+
+def run_scenarios(
+    scenarios: Sequence[str], *, parallel: int = 1, stream: TextIO | None = None,
+    **options: Any,
+) -> list[RunResult]:
+    """`shopper-chat run --scenario ...` from Python: plan, run and print (each line names its
+    scenario when several run at once)."""
+    plans = plan_scenarios(scenarios, parallel=parallel, **options)
+    results = execute_scenarios(plans, parallel, _scenario_printer(stream or sys.stdout, parallel))
+    for line in format_scenarios(results):
+        print(line, file=stream or sys.stdout, flush=True)
+    return results
+
+
+def _scenario_printer(stream: TextIO, parallel: int) -> Callable[[Plan, Event], None]:
+    lock = threading.Lock()
+
+    def emit(plan: Plan, event: Event) -> None:
+        prefix = f"[{plan.scenario}] " if parallel > 1 else ""
+        with lock:
+            for line in format_event(event):
+                print(prefix + line, file=stream, flush=True)
+
+    return emit
+
+
 def main(args: argparse.Namespace) -> int:
     """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options,
     130 when interrupted."""
+    if getattr(args, "scenario", None) or getattr(args, "parallel", 1) != 1:
+        return _main_scenarios(args)
     try:
         plan = plan_run(
             base_url=args.base_url,
@@ -991,3 +1216,39 @@ def main(args: argparse.Namespace) -> int:
               "incomplete.", file=sys.stderr)
         return 130
     return 0 if result.ok else 1
+
+
+def _main_scenarios(args: argparse.Namespace) -> int:
+    """`shopper-chat run --scenario ...`: 0 when every scenario's run passed, 1 otherwise, 2 on
+    bad options, 130 when interrupted."""
+    if not args.scenario:
+        print("shopper-chat run: --parallel runs scenarios at once: give --scenario NAME... "
+              "(or --scenario all).", file=sys.stderr)
+        return 2
+    try:
+        plans = plan_scenarios(
+            args.scenario,
+            parallel=args.parallel,
+            base_url=args.base_url,
+            out=args.out,
+            only=args.only,
+            timeout=args.timeout,
+            seed=DEFAULT_SEED if args.seed is None else args.seed,
+            clock=args.clock,
+            notebooks=getattr(args, "notebooks", None),
+            params=parse_params(getattr(args, "param", None) or []),
+        )
+    except OptionError as exc:
+        print(f"shopper-chat run: {exc}.", file=sys.stderr)
+        return 2
+    try:
+        results = execute_scenarios(plans, args.parallel,
+                                    _scenario_printer(sys.stdout, args.parallel))
+    except OptionError as exc:
+        print(f"shopper-chat run: {exc}.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    for line in format_scenarios(results):
+        print(line, flush=True)
+    return 0 if all(r.ok for r in results) else 1

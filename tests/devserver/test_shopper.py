@@ -43,6 +43,8 @@ def test_frozen_clock_fast_forwards_to_the_reply(api: Api) -> None:
 
 
 def test_keyword_rules_and_default_reply(api: Api) -> None:
+    # The script's keyword rules are the scenario `script` (the default is `tutorial`).
+    assert api.http.put("/_emulator/shopper", json={"scenario": "script"}).status_code == 200
     shop = api.shopping()
     api.send(shop.token, shop.order_id, "Please substitute the milk if needed")
     assert "photo" in api.messages(shop.token, shop.order_id)["chat_messages"][-1]["body"]

@@ -38,4 +38,7 @@ def test_the_airflow_dags_parse_and_run_shopper_chat() -> None:
     dag_ids = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
                for kw in node.keywords
                if kw.arg == "dag_id" and isinstance(kw.value, ast.Constant)]
-    assert dag_ids == ["shopper_chat_smoke", "shopper_chat_smoke_papermill"]
+    assert dag_ids == ["shopper_chat_scenarios", "shopper_chat_smoke",
+                       "shopper_chat_smoke_papermill"]
+    assert any(isinstance(node, ast.Attribute) and node.attr == "expand"
+               for node in ast.walk(tree)), "the scenario matrix maps one task per scenario"

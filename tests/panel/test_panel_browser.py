@@ -180,3 +180,65 @@ def _fail_on_cell_error(page: object) -> None:
         text = errors.first.inner_text()
         if "Traceback" in text or "Error" in text:
             pytest.fail(f"A notebook cell failed in JupyterLab: {text[-600:]}", pytrace=False)
+
+
+ROLE_PLAY = "09_role_play.ipynb"
+
+
+def test_role_play_panels_in_jupyterlab(
+    lab_env: dict[str, str], browser: Any, jupyter_lab: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The role-play notebook: a person types as the shopper in one panel and as the customer in
+    the other, and each message shows on both sides of the one order."""
+    from playwright.sync_api import Browser, Page, expect
+
+    assert isinstance(browser, Browser)
+    root = tmp_path / "notebooks"
+    root.mkdir(parents=True)
+    shutil.copy(REPO / "notebooks" / ROLE_PLAY, root / ROLE_PLAY)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    lab = jupyter_lab(root, lab_env)
+    page: Page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(lab.notebook_url(ROLE_PLAY))
+        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook")
+        _accept_kernel_dialog(page)
+        page.wait_for_function(KERNEL_IDLE)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        panels = page.locator(".sc-panel")
+        expect(panels).to_have_count(2)
+        page.wait_for_function(CELLS_DONE)  # the notebook played both sides once
+        _fail_on_cell_error(page)
+        customer, shopper = panels.nth(0), panels.nth(1)
+        customer.scroll_into_view_if_needed()
+        expect(shopper.locator(".sc-header")).to_contain_text("You are the shopper")
+
+        said = "Found ripe ones in the back: six of them?"
+        box = shopper.locator(".sc-input input")
+        box.click()
+        box.fill(said)
+        box.press("Enter")
+        expect(shopper.locator(".sc-row.sc-customer", has_text=said)).to_be_visible()  # mine
+        expect(customer.locator(".sc-row.sc-shopper", has_text=said)).to_be_visible()  # theirs
+
+        answer = "Six is perfect, thanks!"
+        box = customer.locator(".sc-input input")
+        box.click()
+        box.fill(answer)
+        box.press("Enter")
+        expect(customer.locator(".sc-row.sc-customer", has_text=answer)).to_be_visible()
+        expect(shopper.locator(".sc-row.sc-shopper", has_text=answer)).to_be_visible()
+        # The customer's panel marks the shopper's messages read once seen; the shopper sees it.
+        expect(shopper.locator(".sc-row.sc-customer", has_text=said)
+               .locator(".sc-receipt.sc-read")).to_be_visible()
+        page.mouse.move(0, 0)
+        page.wait_for_timeout(300)
+        page.locator(".jp-OutputArea-output", has=panels.first).first.screenshot(
+            path=str(SCREENSHOTS / "role-play.png"))
+    except Exception:
+        page.screenshot(path=str(SCREENSHOTS / "role-play-failure.png"))
+        raise
+    finally:
+        page.close()
+    shutil.rmtree(root, ignore_errors=True)

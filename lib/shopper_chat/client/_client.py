@@ -20,6 +20,7 @@ from shopper_chat.client._validate import check_id
 from shopper_chat.client.errors import ConfigurationError, ConnectError, InvalidRequestError
 from shopper_chat.client.recording import Recorder
 from shopper_chat.client.resources.chat import Chat
+from shopper_chat.client.resources.emulator import Emulator
 from shopper_chat.client.resources.fulfillment import Fulfillment
 from shopper_chat.client.resources.orders import Orders
 from shopper_chat.client.resources.sandbox import Sandbox
@@ -157,6 +158,7 @@ class Client:
         self.sandbox = Sandbox(self)
         self.orders = Orders(self)
         self.chat = Chat(self)
+        self.emulator = Emulator(self)  # the development server's control plane only
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:

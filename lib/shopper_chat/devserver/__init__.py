@@ -11,6 +11,7 @@ with serve(seed=7, clock="2026-01-15T17:00:00Z") as base_url:
 from __future__ import annotations
 
 from .callbacks import CallbackConfig, RetryPolicy
+from .scenarios import Scenario, ScenarioError, built_in_scenarios, load_scenario
 from .server import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -20,7 +21,7 @@ from .server import (
     serve,
     start,
 )
-from .shopper import ScriptError, ShopperScript, load_script
+from .shopper import ScriptError, ShopperScript, UnknownScenario, load_script
 
 __all__ = [
     "CallbackConfig",
@@ -29,9 +30,14 @@ __all__ = [
     "DevServer",
     "DevServerConfig",
     "RetryPolicy",
+    "Scenario",
+    "ScenarioError",
     "ScriptError",
     "ShopperScript",
+    "UnknownScenario",
+    "built_in_scenarios",
     "create_app",
+    "load_scenario",
     "load_script",
     "serve",
     "start",

@@ -59,6 +59,11 @@ __all__ = [
     "InformationRemoval",
     "InformationRemovalRequest",
     "OrderDebug",
+    "OrderScenario",
+    "SampleMessageView",
+    "ScenarioInfo",
+    "ScenarioList",
+    "ScenarioRequest",
     "Seed",
     "SeedRequest",
     "ShopperMessageRequest",
@@ -116,9 +121,13 @@ class ClockRequest(ControlRequest):
 
 
 class ShopperMessageRequest(MessageRequest):
-    """`POST /_emulator/orders/{order_id}/shopper_messages`: a message as the order's shopper."""
+    """`POST /_emulator/orders/{order_id}/shopper_messages`: a message as the order's shopper;
+    `read_customer_messages`: the shopper has read the customer's messages (the role-play panel's
+    answers say so, as the scripted shopper's do)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    read_customer_messages: StrictBool = False
 
 
 class InformationRemovalRequest(ControlRequest):
@@ -153,6 +162,14 @@ class ShopperRequest(ControlRequest):
     script: dict[StrictStr, Any] | None = None
     reply_delay: float | None = Field(default=None, ge=0, le=MAX_DELAY, allow_inf_nan=False,
                                       description="seconds before the shopper answers")
+    scenario: StrictStr | None = None
+    """The scenario of new orders (a `script` alone makes it `script`: the script's rules)."""
+
+
+class ScenarioRequest(ControlRequest):
+    """`PUT /_emulator/orders/{order_id}/scenario`: the scenario the order follows from now on."""
+
+    name: StrictStr = Field(min_length=1)
 
 
 def _http_url(value: str) -> str:
@@ -232,8 +249,46 @@ class ClockView(Answer):
     next_shopper_action_at: Timestamp | None
 
 
+class OrderScenario(Answer):
+    """Which scenario an order follows, and where it is (`state` null: shopping has not started,
+    or the scenario has no states: `script`, `off`)."""
+
+    order_id: str
+    name: str
+    state: str | None
+    since: Timestamp | None
+
+
+class SampleMessageView(Answer):
+    """A customer message a headless run sends in a scenario."""
+
+    body: str
+    image_url: str
+
+
+class ScenarioInfo(Answer):
+    """One scenario the scripted shopper can follow."""
+
+    name: str
+    summary: str
+    start: str | None
+    states: list[str]
+    customer: list[SampleMessageView]
+    finish: list[str]
+    source: str
+
+
+class ScenarioList(Answer):
+    """`GET /_emulator/scenarios`: every scenario, and the one new orders follow."""
+
+    default: str
+    scenarios: list[ScenarioInfo]
+
+
 class OrderDebug(Answer):
-    """`GET /_emulator/orders/{order_id}`: the ids a real server keeps to itself."""
+    """`GET /_emulator/orders/{order_id}`: the ids a real server keeps to itself, the scenario the
+    scripted shopper follows on it, and the items as stored (with a `status`, and for `replaced`
+    a `replacement_item`, once the shopper has updated one)."""
 
     order_id: str
     internal_id: int
@@ -246,6 +301,7 @@ class OrderDebug(Answer):
     canceled_at: Timestamp | None
     events: list[str]
     items: list[dict[str, Any]]
+    scenario: OrderScenario
 
 
 class InformationRemoval(Answer):
@@ -267,6 +323,8 @@ class ShopperSettings(Answer):
     enabled: bool
     reply_delay: float | None
     script: ShopperScript
+    scenario: str
+    """The scenario new orders follow."""
 
 
 class CallbackSettings(Answer):

@@ -18,7 +18,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -42,6 +42,9 @@ from .control import (
     Health,
     InformationRemoval,
     OrderDebug,
+    OrderScenario,
+    ScenarioInfo,
+    ScenarioList,
     Seed,
     ShopperRequest,
     ShopperSettings,
@@ -70,7 +73,16 @@ from .records import (
     UserRecord,
     Window,
 )
-from .shopper import PICTURES, ScriptedShopper, ScriptError, ShopperScript
+from .scenarios import Scenario
+from .shopper import (
+    PICTURES,
+    SCRIPT,
+    SILENT,
+    ScriptedShopper,
+    ScriptError,
+    ShopperScript,
+    UnknownScenario,
+)
 from .store import Store
 
 __all__ = ["CHAT_EXPIRY", "Caller", "ChatPage", "ConnectBackend", "HOLD_LIFETIME", "IssuedToken",
@@ -152,12 +164,14 @@ class ConnectBackend:
         info: dict[str, str] | None = None,
         callbacks: CallbackConfig | None = None,
         callback_policy: RetryPolicy | None = None,
+        scenarios: Mapping[str, Scenario] | None = None,
+        scenario: str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.ids = IdSource(seed)
         self.faults = Faults(seed)
-        self._initial = (seed, start, script, shopper_enabled, reply_delay)
+        self._initial = (seed, start, script, shopper_enabled, reply_delay, scenario)
         self.client_id = client_id
         self._client_secret = client_secret
         self.timezone_name = timezone_name
@@ -173,7 +187,8 @@ class ConnectBackend:
         self.batches = store.table(BatchRecord)
         self.messages = store.table(MessageRecord)
         self.shopper = ScriptedShopper(store, clock, self, script=script,
-                                       enabled=shopper_enabled, reply_delay=reply_delay)
+                                       enabled=shopper_enabled, reply_delay=reply_delay,
+                                       scenarios=scenarios, scenario=scenario)
         state = store.get_meta("ids")
         if state is not None:
             self.ids.restore(state)  # an existing database keeps its id sequence
@@ -586,6 +601,7 @@ class ConnectBackend:
             if shopping and not order.greeted:
                 order.greeted = True
                 self.shopper.shopping_started(order)
+            self.shopper.batch_moved(order, state)
             self.save_order(order)
 
     def _shopper_order(self, caller: Caller, shopper_id: int, order_id: str) -> OrderRecord:
@@ -617,17 +633,25 @@ class ConnectBackend:
 
         def op() -> c.Success:
             order = self._shopper_order(caller, shopper_id, order_id)
-            for item in order.items:
-                if str(item.get("line_num")) == line_num:
-                    item.update(request.model_dump(mode="json", exclude_none=True))
-                    self.save_order(order)
-                    status = _ITEM_EVENTS.get(request.status)
-                    if status is not None:
-                        self._emit_order(order, status)
-                    return c.Success(success=True)
-            raise ResourceNotFound()
+            if not self.apply_item_update(order, line_num, request):
+                raise ResourceNotFound()
+            return c.Success(success=True)
 
         return self._atomic(op)
+
+    def apply_item_update(self, order: OrderRecord, line_num: str,
+                          request: c.UpdateItemRequest) -> bool:  # fmt: skip
+        """The item rule of the Sandbox API (and of the scripted shopper): the line takes the
+        request's fields. False when the order has no such line."""
+        for item in order.items:
+            if str(item.get("line_num")) == line_num:
+                item.update(request.model_dump(mode="json", exclude_none=True))
+                self.save_order(order)
+                status = _ITEM_EVENTS.get(request.status)
+                if status is not None:
+                    self._emit_order(order, status)
+                return True
+        return False
 
     def create_callback(self, caller: Caller, order_id: str, event_name: str) -> c.Success:
         """POST /v2/fulfillment_sandbox/orders/{order_id}/callbacks."""
@@ -750,7 +774,7 @@ class ConnectBackend:
             if not self._chat_open(order):
                 raise ChatNotAllowed()
             message = self._store_message(order, from_shopper=False, body=body, image=image_url)
-            self.shopper.customer_wrote(order, body)
+            self.shopper.customer_wrote(order, body, image_url)
             return c.SentMessage(id=message.id, type="CHAT", created_at=message.created_at,
                                  timezone=self.timezone_name)  # fmt: skip
 
@@ -778,10 +802,17 @@ class ConnectBackend:
         return self._atomic(op)
 
     # ------------------------------------------------------------------ the shopper's side
-    def open_chat(self, order_id: str) -> tuple[OrderRecord, str] | None:
-        """The order and its customer's first name, while its chat is open (for the shopper)."""
+    def open_chat(self, order_id: str,
+                  closing: str | None = None) -> tuple[OrderRecord, str] | None:  # fmt: skip
+        """The order and its customer's first name, while its chat is open (for the shopper), or
+        as it closes: its batch has just reached `closing` (the shopper's last word)."""
         order = self.orders.get(order_id)
-        if order is None or not self._chat_open(order):
+        if order is None:
+            return None
+        batch = self._batch_of(order)
+        last_word = (closing is not None and batch is not None and order.canceled_at is None
+                     and batch.workflow_state == closing)  # fmt: skip
+        if not (last_word or self._chat_open(order)):
             return None
         user = self.users.get(order.user_id)
         return order, user.first_name if user else ""
@@ -794,8 +825,10 @@ class ConnectBackend:
         """The shopper read what the customer sent (it does when it answers)."""
         self._mark_read(order, "user")
 
-    def post_shopper_message(self, order_id: str, body: str, image_url: str) -> c.ChatMessage:
-        """POST /_emulator/orders/{order_id}/shopper_messages: a message as the order's shopper."""
+    def post_shopper_message(self, order_id: str, body: str, image_url: str,
+                             read_customer_messages: bool = False) -> c.ChatMessage:  # fmt: skip
+        """POST /_emulator/orders/{order_id}/shopper_messages: a message as the order's shopper
+        (`read_customer_messages`: the shopper has read what the customer wrote)."""
 
         def op() -> c.ChatMessage:
             order = self.orders.get(order_id)
@@ -805,6 +838,8 @@ class ConnectBackend:
                 raise Forbidden("The order has no shopper yet: create a batch for it first")
             if not self._chat_open(order):
                 raise ChatNotAllowed()
+            if read_customer_messages:  # as the scripted shopper does when it answers
+                self._mark_read(order, "user")
             message = self._store_message(order, from_shopper=True, body=body, image=image_url)
             return self._message(message)
 
@@ -839,7 +874,44 @@ class ConnectBackend:
             workflow_state=self._order_state(order), delivered_at=order.delivered_at,
             canceled_at=order.canceled_at, events=[e.event_name for e in order.events],
             items=order.items,
+            scenario=self._order_scenario(order.order_id),
         )  # fmt: skip
+
+    def _order_scenario(self, order_id: str) -> OrderScenario:
+        conversation = self.shopper.conversation(order_id)
+        return OrderScenario(order_id=order_id, name=conversation.scenario,
+                             state=conversation.state or None,
+                             since=conversation.entered_at)  # fmt: skip
+
+    def list_scenarios(self) -> ScenarioList:
+        """GET /_emulator/scenarios."""
+        listed = [ScenarioInfo.model_validate(s.describe())
+                  for s in self.shopper.scenarios.values()]  # fmt: skip
+        listed += [
+            ScenarioInfo(name=SCRIPT, summary="The shopper script's keyword rules "
+                         "(--shopper-script, PUT /_emulator/shopper).", start=None, states=[],
+                         customer=[], finish=[], source="script"),
+            ScenarioInfo(name=SILENT, summary="The scripted shopper says nothing: a person plays "
+                         "the shopper (POST .../shopper_messages).", start=None, states=[],
+                         customer=[], finish=[], source="built-in"),
+        ]  # fmt: skip
+        return ScenarioList(default=self.shopper.default_scenario, scenarios=listed)
+
+    def choose_scenario(self, order_id: str, name: str) -> OrderScenario:
+        """PUT /_emulator/orders/{order_id}/scenario."""
+
+        def op() -> OrderScenario:
+            order = self.orders.get(order_id)
+            if order is None:
+                raise ResourceNotFound()
+            try:
+                self.shopper.choose_scenario(order, name)
+            except UnknownScenario as exc:
+                raise InvalidParameter(str(exc), key="name") from None
+            return self._order_scenario(order_id)
+
+        with self.shopper.lock:
+            return self._atomic(op)
 
     def set_shopper_information_removal(self, order_id: str, enabled: bool) -> InformationRemoval:
         """POST /_emulator/orders/{order_id}/shopper_information_removal."""
@@ -863,14 +935,15 @@ class ConnectBackend:
     def reset(self) -> None:
         """Clear every record, token, pending action and fault; back to the configured seed,
         clock and shopper."""
-        seed, start, script, enabled, reply_delay = self._initial
+        seed, start, script, enabled, reply_delay, scenario = self._initial
         with self.shopper.lock, self.store.transaction():
             self.store.clear()
             self.ids.reseed(seed)
             self.store.set_meta("ids", self.ids.snapshot())
             self.clock.reset(start)
             self.faults.clear(seed)
-            self.shopper.reset(script, enabled=enabled, reply_delay=reply_delay)
+            self.shopper.reset(script, enabled=enabled, reply_delay=reply_delay,
+                                scenario=scenario)
             self._event_seq = 0
             self.callbacks.reset(self._initial_callbacks)
 
@@ -936,7 +1009,8 @@ class ConnectBackend:
         """GET /_emulator/shopper."""
         shopper = self.shopper
         return ShopperSettings(enabled=shopper.enabled, reply_delay=shopper.reply_delay,
-                               script=shopper.script)  # fmt: skip
+                               script=shopper.script,
+                               scenario=shopper.default_scenario)  # fmt: skip
 
     def configure_shopper(self, request: ShopperRequest) -> ShopperSettings:
         """PUT /_emulator/shopper: the script's keys are merged over the current script."""
@@ -944,9 +1018,13 @@ class ConnectBackend:
             script = None if request.script is None else self.shopper.merged_script(request.script)
         except ScriptError as exc:
             raise InvalidParameter(str(exc), key="script") from None
-        self.shopper.configure(script=script, enabled=request.enabled,
-                               reply_delay=request.reply_delay,
-                               reply_delay_set="reply_delay" in request.model_fields_set)
+        try:
+            self.shopper.configure(script=script, enabled=request.enabled,
+                                   reply_delay=request.reply_delay,
+                                   reply_delay_set="reply_delay" in request.model_fields_set,
+                                   scenario=request.scenario)  # fmt: skip
+        except UnknownScenario as exc:
+            raise InvalidParameter(str(exc), key="scenario") from None
         return self.shopper_settings()
 
     def callback_settings(self) -> CallbackSettings:

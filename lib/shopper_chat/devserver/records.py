@@ -19,6 +19,7 @@ __all__ = [
     "ActionRecord",
     "BatchRecord",
     "CallbackRecord",
+    "ConversationRecord",
     "Event",
     "HoldRecord",
     "MessageRecord",
@@ -211,15 +212,28 @@ class MessageRecord(Record):
 
 class ActionRecord(Record):
     """A scripted-shopper action waiting for its time (`text`: a reply's template; `message`:
-    the customer's text it answers)."""
+    the customer's text it answers).
+
+    Scenario actions: a `step` performs row `row` of state `state` of `scenario` (`item` and
+    `greeted`: what the customer's message said; `entered`: the row moved to a new state, whose
+    timers start once it is done); a `timeout` is a timer that waits for the customer and so is
+    never fast-forwarded. A timer whose `epoch` is not the conversation's any more is void.
+    """
 
     table = "action"
     id: int
-    kind: Literal["greeting", "reply", "replacement"]
+    kind: Literal["greeting", "reply", "replacement", "step", "timeout"]
     order_id: str
     due: datetime
     text: str = ""
     message: str = ""
+    scenario: str = ""
+    state: str = ""
+    row: int = -1
+    epoch: int = 0
+    item: str = ""
+    greeted: bool = False
+    entered: bool = False
 
     def key(self) -> str:
         return f"{self.id:012d}"
@@ -248,3 +262,24 @@ class CallbackRecord(Record):
 
     def seq(self) -> float:
         return self.queued
+
+
+class ConversationRecord(Record):
+    """Where an order's conversation is in its scenario: the scripted shopper's memory of it.
+
+    `state` is "" until shopping starts; `epoch` counts the moves between states (a timer set in
+    an earlier state is void); `turns` counts how often each row has spoken (a row's texts are
+    used in turn); `last_said` is the shopper's last text (never sent twice in a row).
+    """
+
+    table = "conversation"
+    order_id: str
+    scenario: str
+    state: str = ""
+    epoch: int = 0
+    entered_at: datetime | None = None
+    turns: dict[str, int] = {}
+    last_said: str = ""
+
+    def key(self) -> str:
+        return self.order_id

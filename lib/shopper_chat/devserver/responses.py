@@ -22,6 +22,7 @@ from .control import (
     ClockRequest,
     EmptyRequest,
     InformationRemovalRequest,
+    ScenarioRequest,
     SeedRequest,
     ShopperMessageRequest,
     ShopperRequest,
@@ -291,10 +292,18 @@ class EmulatorResponses:
     async def get_order(self, request: Request) -> Response:
         return render(self.backend.order_debug_view(request.path_params["order_id"]))
 
+    async def list_scenarios(self, request: Request) -> Response:
+        return render(self.backend.list_scenarios())
+
+    async def choose_scenario(self, request: Request) -> Response:
+        body = parse(ScenarioRequest, await read_json(request))
+        return render(self.backend.choose_scenario(request.path_params["order_id"], body.name))
+
     async def shopper_message(self, request: Request) -> Response:
         body = parse(ShopperMessageRequest, await read_json(request))
-        return render(self.backend.post_shopper_message(request.path_params["order_id"],
-                                                        body.body or "", body.image_url or ""))
+        return render(self.backend.post_shopper_message(
+            request.path_params["order_id"], body.body or "", body.image_url or "",
+            body.read_customer_messages))
 
     async def shopper_information_removal(self, request: Request) -> Response:
         body = parse(InformationRemovalRequest, await read_json(request))

@@ -41,7 +41,8 @@ from .exceptions import (
 from .faults import FaultRule
 from .models import ConnectBackend
 from .responses import ConnectResponses, EmulatorResponses
-from .shopper import ShopperScript, load_script
+from .scenarios import Scenario, built_in_scenarios, load_scenario
+from .shopper import SCRIPT, SILENT, ShopperScript, UnknownScenario, load_script
 from .store import Store
 from .urls import routes
 
@@ -69,7 +70,9 @@ class DevServerConfig:
 
     `clock=None` runs on real UTC time; an ISO string (or aware datetime) freezes the clock there.
     `seed=None` draws a random seed. `client_id`/`client_secret` default to `CONNECT_CLIENT_ID` /
-    `CONNECT_CLIENT_SECRET`, then to the local defaults.
+    `CONNECT_CLIENT_SECRET`, then to the local defaults. `scenario` is what the scripted shopper
+    does on new orders: a scenario's name, or a scenario file (YAML/JSON) added to the built-in
+    ones; None: `tutorial`, or the script's own rules when `shopper_script` is given.
     """
 
     seed: int | None = None
@@ -89,6 +92,7 @@ class DevServerConfig:
     `shopper-chat serve` reads it from `CONNECT_CALLBACK_*`)."""
     callback_policy: RetryPolicy | None = None
     """The delivery schedule (tests shorten it); None: the documented one."""
+    scenario: str | Path | None = None
 
     def start_time(self) -> datetime | None:
         """The frozen clock's start, or None for real time."""
@@ -103,6 +107,23 @@ class DevServerConfig:
         if isinstance(self.shopper_script, ShopperScript):
             return self.shopper_script
         return load_script(self.shopper_script)
+
+    def scenarios(self) -> tuple[dict[str, Scenario], str]:
+        """The scenarios the server knows, and the one new orders follow (raises
+        `ScenarioError` naming a bad key, or `UnknownScenario`)."""
+        known = built_in_scenarios()
+        chosen = self.scenario
+        if chosen is None:
+            return known, SCRIPT if self.shopper_script is not None else "tutorial"
+        text = str(chosen)
+        if isinstance(chosen, Path) or text.endswith((".yaml", ".yml", ".json")):
+            scenario = load_scenario(text)
+            known[scenario.name] = scenario
+            return known, scenario.name
+        if text not in known and text not in (SCRIPT, SILENT):
+            names = ", ".join([*known, SCRIPT, SILENT])
+            raise UnknownScenario(f"unknown scenario {text!r} (known: {names}, or a YAML file)")
+        return known, text
 
 
 def _fault_error(rule: FaultRule) -> ConnectHTTPError:
@@ -257,6 +278,7 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
     elif kwargs:
         raise TypeError("give a DevServerConfig or keyword arguments, not both")
     script = config.script()
+    scenarios, scenario = config.scenarios()
     seed = config.seed if config.seed is not None else secrets.randbelow(2**31)
     start_time = config.start_time()
     store = Store(str(config.db) if config.db is not None else None)
@@ -276,6 +298,8 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         info={"version": __version__, "db": "file" if config.db is not None else "memory"},
         callbacks=config.callbacks,
         callback_policy=config.callback_policy,
+        scenarios=scenarios,
+        scenario=scenario,
     )
     # Imported here, not at the top: `python -m shopper_chat.devserver.openapi` imports this
     # package first, and the module must not be loaded twice.

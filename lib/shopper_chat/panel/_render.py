@@ -73,8 +73,9 @@ _IMAGE_ICON = (
 )
 
 
-def render_entry(entry: ChatEntry, avatar_url: str = "") -> str:
-    """One message: customer on the right, shopper on the left with avatar and unread marker."""
+def render_entry(entry: ChatEntry, avatar_url: str = "", viewer: str = "customer") -> str:
+    """One message: the viewer's own on the right, the other side's on the left with avatar and
+    unread marker (the viewer is the customer, or a person playing the shopper)."""
     short, full = _time(entry.created_at)
     body = html.escape(entry.body).replace("\n", "<br>")
     image = ""
@@ -91,22 +92,26 @@ def render_entry(entry: ChatEntry, avatar_url: str = "") -> str:
         )
     text = f'<div class="sc-text">{body}</div>' if body else ""
     name = html.escape(entry.sender_name)
-    unread = entry.from_shopper and not entry.read
+    mine = entry.role == viewer
+    theirs = not mine and entry.role in ("customer", "shopper")
+    unread = theirs and not entry.read
     marker = '<span class="sc-new" title="not marked read yet">new</span>' if unread else ""
     status = ""
-    if entry.from_customer:
+    other = "shopper" if viewer == "customer" else "customer"
+    if mine:
         if entry.read:
             when = _time(entry.read_at)[0] if entry.read_at else ""
-            status = (f'<div class="sc-receipt sc-read" title="read by the shopper">'
+            status = (f'<div class="sc-receipt sc-read" title="read by the {other}">'
                       f'<span class="sc-ticks">✓✓</span> Read {when}</div>')
         else:
             status = ('<div class="sc-receipt" title="delivered, not read yet">'
                       '<span class="sc-ticks">✓</span> Sent</div>')
-    elif entry.from_shopper and entry.read:
+    elif theirs and entry.read:
         when = _time(entry.read_at)[0] if entry.read_at else ""
         status = f'<div class="sc-receipt">Seen {when}</div>'
-    side = {"customer": "sc-customer", "shopper": "sc-shopper"}.get(entry.role, "sc-other")
-    avatar = _avatar(entry.sender_name, avatar_url) if entry.from_shopper else ""
+    # The viewer's side is on the right (the classes name the sides of the customer's view).
+    side = "sc-customer" if mine else "sc-shopper" if theirs else "sc-other"
+    avatar = _avatar(entry.sender_name, avatar_url if entry.from_shopper else "") if theirs else ""
     return (
         f'<div class="sc-row {side}{" sc-unread" if unread else ""}" '
         f'data-sc-msg-id="{entry.id}" data-sc-unread="{1 if unread else 0}">'
@@ -127,17 +132,25 @@ _POLL_LABEL = {
 }
 
 
-def render_header(status: PanelStatus) -> str:
-    """Shopper, order, workflow state, polling state (and why) and the unread count."""
+def render_header(status: PanelStatus, viewer: str = "customer") -> str:
+    """The other side (the shopper, or for a person playing the shopper, the customer), order,
+    workflow state, polling state (and why) and the unread count."""
     not_found = status.stop_reason == "not_found"
-    shopper = "Order not found" if not_found else (status.shopper_name or "Your shopper")
-    avatar = _avatar("?" if not_found else shopper, status.shopper_avatar, "sc-avatar sc-avatar-lg")
+    as_shopper = viewer == "shopper"
+    name = status.customer_name if as_shopper else status.shopper_name
+    fallback = "The customer" if as_shopper else "Your shopper"
+    shopper = "Order not found" if not_found else (name or fallback)
+    picture = "" if as_shopper else status.shopper_avatar
+    avatar = _avatar("?" if not_found else shopper, picture, "sc-avatar sc-avatar-lg")
+    role = ("You are the shopper · Customer · " if as_shopper
+            else "Your shopper · " if status.shopper_name else "")  # fmt: skip
     state = html.escape(status.workflow_state or "…")
     css, label = _POLL_LABEL[status.poll_state]
     if status.poll_state == "backing_off" and status.retry_in is not None:
         label = f"backing off · {status.retry_in:.0f} s"
+    whose = "customer" if as_shopper else "shopper"
     unread = (
-        f'<span class="sc-badge sc-unread-badge" title="unread shopper messages">'
+        f'<span class="sc-badge sc-unread-badge" title="unread {whose} messages">'
         f"{status.unread_count} unread</span>" if status.unread_count else ""
     )
     detail = ""
@@ -149,7 +162,7 @@ def render_header(status: PanelStatus) -> str:
         f"{avatar}"
         '<div class="sc-title">'
         f'<div class="sc-shopper-name">{html.escape(shopper)}</div>'
-        f'<div class="sc-sub">{"Your shopper · " if status.shopper_name else ""}Order '
+        f'<div class="sc-sub">{role}Order '
         f'<b>{html.escape(status.order_id)}</b>'
         + ("" if not_found else
            f' · <span class="sc-state" title="order workflow_state">{state}</span>')

@@ -14,6 +14,12 @@ when every unread shopper message has been reported seen (`report_seen`, fed by 
 front-end hook: a bubble at least half inside the viewport for one second while the page is
 visible), and only right after a fresh poll, so that a message that arrived unseen is not swept up.
 Headless callers say "the user has seen everything" with `mark_read()`.
+
+Role-play: `role="shopper"` shows the same conversation from the shopper's side, for a person
+playing the shopper on an order whose scripted shopper is off: sending goes through the
+development server's control plane (`client.emulator.send_as_shopper`), the customer's messages
+are the ones waited for and counted unread, and nothing is marked read with the customer's PUT
+(the customer's messages are read when the shopper answers, as the server records it).
 """
 
 from __future__ import annotations
@@ -70,6 +76,7 @@ __all__ = [
 ]
 
 Role = SenderRole
+Viewer = Literal["customer", "shopper"]
 PollState = Literal["idle", "live", "backing_off", "stopped"]
 StopReason = Literal["state", "timeout", "stopped", "closed", "hidden", "expired", "error",
                      "not_found", "not_allowed", "shutdown"]
@@ -167,6 +174,8 @@ class ChatModel:
         stop_states: order workflow states at which polling stops (the tutorial's: `checkout`).
         interval: seconds between polls while live.
         poller_factory: builds the poller (default `shopper_chat.ChatPoller`); a seam for tests.
+        role: whose side the model is on: `customer` (the order status page) or `shopper` (a
+            person playing the shopper through the development server's control plane).
     """
 
     def __init__(
@@ -177,7 +186,12 @@ class ChatModel:
         stop_states: Sequence[str] = ("checkout",),
         interval: float = 1.0,
         poller_factory: Callable[..., ChatPoller] | None = None,
+        role: Viewer = "customer",
     ) -> None:
+        if role not in ("customer", "shopper"):
+            raise InvalidRequestError("role must be customer or shopper", param="role")
+        self.role: Viewer = role
+        self._other: Role = "shopper" if role == "customer" else "customer"
         if not order_id:
             raise InvalidRequestError("order_id is required", param="order_id")
         if interval <= 0:
@@ -312,11 +326,16 @@ class ChatModel:
         if not self._send_lock.acquire(blocking=False):
             raise SendInProgressError("A message is already being sent; wait for it to finish.")
         try:
-            sent = self._client.chat.send(self.order_id, body=text or None, image_url=image or None)
+            if self.role == "shopper":
+                sent: Any = self._client.emulator.send_as_shopper(
+                    self.order_id, body=text or None, image_url=image or None)
+            else:
+                sent = self._client.chat.send(self.order_id, body=text or None,
+                                              image_url=image or None)  # fmt: skip
         finally:
             self._send_lock.release()
         entry = ChatEntry(
-            id=int(sent.id), role="customer", sender_name=self._status.customer_name or "You",
+            id=int(sent.id), role=self.role, sender_name=self._name_for(self.role),
             body=text, image=image, created_at=sent.created_at, read=False, read_at=None,
             confirmed=False,
         )
@@ -345,7 +364,11 @@ class ChatModel:
             self._wake.set()  # poll now, then mark read if every unread message is seen
 
     def mark_read(self) -> int:
-        """Mark every unread shopper message read now (headless: the caller has seen them)."""
+        """Mark every unread shopper message read now (headless: the caller has seen them).
+
+        The shopper's side marks nothing (0): its reading shows when it answers."""
+        if self.role != "customer":
+            return 0
         with self._lock:
             unread = sorted(self._unread)
             self._seen.update(unread)
@@ -356,9 +379,11 @@ class ChatModel:
         count: int = 1,
         timeout: float = 30.0,
         *,
-        sender: Literal["shopper", "customer", "any"] = "shopper",
+        sender: Literal["shopper", "customer", "any"] | None = None,
     ) -> list[ChatEntry]:
         """Block until `count` messages you have not waited for yet, newer than your last send.
+
+        `sender`: whose messages (default: the other side's, the shopper's for the customer).
 
         Returns every such message (at least `count`, oldest first) and moves the cursor past
         them. Starts polling if needed. Raises `WaitTimeout` after `timeout` seconds, or at once
@@ -366,6 +391,8 @@ class ChatModel:
         """
         if count < 1:
             raise InvalidRequestError("count must be at least 1", param="count")
+        if sender is None:
+            sender = "shopper" if self.role == "customer" else "customer"
         self.start()
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -606,12 +633,14 @@ class ChatModel:
             else:
                 bisect.insort(self._ids, entry.id)
         self._entries[entry.id] = entry
-        if entry.from_shopper and not entry.read:
+        if entry.role == self._other and not entry.read:
             self._unread.add(entry.id)
         else:
             self._unread.discard(entry.id)
 
     def _maybe_mark_read(self) -> None:
+        if self.role != "customer":
+            return  # the API's PUT is the customer's
         with self._lock:
             if not self._unread or not self._unread <= self._seen:
                 return

@@ -120,6 +120,9 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         height: height of the message area (CSS length).
         model: an existing `ChatModel` to show (the other arguments but `seen_after` and `height`
             are then ignored).
+        role: `customer` (the order status page's chat) or `shopper`: a person plays the shopper
+            through the development server's control plane, on an order whose scripted shopper
+            is off (`client.emulator.set_scenario(order_id, "off")`).
 
     Building the panel makes no request. Display it (`panel` as a cell's last line) to start.
     Headless: `send()`, `wait_for_messages()`, `mark_read()`, `transcript()`.
@@ -135,11 +138,13 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         seen_after: float = 1.0,
         height: str = "380px",
         model: ChatModel | None = None,
+        role: Literal["customer", "shopper"] = "customer",
     ) -> None:
         if model is None:
             if client is None or not order_id:
                 raise InvalidTypeError("ChatPanel needs a client and an order_id (or a model)")
-            model = ChatModel(client, order_id, stop_states=stop_states, interval=interval)
+            model = ChatModel(client, order_id, stop_states=stop_states, interval=interval,
+                              role=role)  # fmt: skip
         self.model = model
         self._view_lock = threading.RLock()
         self._bubbles: dict[int, widgets.HTML] = {}
@@ -157,7 +162,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
 
         full = widgets.Layout(width="100%")
         self._style = widgets.HTML(CSS, layout=widgets.Layout(display="none"))
-        self._header = widgets.HTML(render_header(model.status), layout=full)
+        self._header = widgets.HTML(render_header(model.status, model.role), layout=full)
         self._empty = widgets.HTML(render_empty(model.status), layout=full)
         self._messages = widgets.VBox(
             [self._empty], layout=widgets.Layout(width="100%", flex="0 0 auto")
@@ -172,7 +177,7 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         )
         self._scroll.add_class("sc-scroll")
         self._text = widgets.Text(
-            placeholder="Write a message to your shopper…", continuous_update=True,
+            placeholder=f"Write a message to your {model._other}…", continuous_update=True,
             layout=widgets.Layout(flex="1 1 auto", width="auto"),
         )
         self._text.add_class("sc-input")
@@ -280,9 +285,10 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         count: int = 1,
         timeout: float = 30.0,
         *,
-        sender: Literal["shopper", "customer", "any"] = "shopper",
+        sender: Literal["shopper", "customer", "any"] | None = None,
     ) -> list[ChatEntry]:
-        """Block until `count` new messages arrive (see `ChatModel.wait_for_messages`)."""
+        """Block until `count` new messages arrive (see `ChatModel.wait_for_messages`; by
+        default the other side's)."""
         return self.model.wait_for_messages(count, timeout, sender=sender)
 
     def mark_read(self) -> int:
@@ -369,17 +375,18 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
                 for entry in change.entries:
                     bubble = self._bubbles.get(entry.id)
                     if bubble is not None:
-                        bubble.value = render_entry(entry, avatar)
+                        bubble.value = render_entry(entry, avatar, self.model.role)
             else:
                 self._render_status()
 
     def _render_status(self) -> None:
         status = self.model.status
-        self._header.value = render_header(status)
+        self._header.value = render_header(status, self.model.role)
         if not self._bubbles:
             self._empty.value = render_empty(status)
-        if status.shopper_name:
-            self._text.placeholder = f"Message {status.shopper_name}…"
+        other = status.customer_name if self.model.role == "shopper" else status.shopper_name
+        if other:
+            self._text.placeholder = f"Message {other}…"
         if not status.chat_open:
             self._set_inputs(disabled=True)
             self._feedback_text("Sending is closed for this order.", "error")
@@ -396,9 +403,10 @@ class ChatPanel(widgets.VBox):  # type: ignore[misc]
         new_pages = False
         for entry in entries:
             if entry.id in self._bubbles:
-                self._bubbles[entry.id].value = render_entry(entry, avatar)
+                self._bubbles[entry.id].value = render_entry(entry, avatar, self.model.role)
                 continue
-            bubble = widgets.HTML(render_entry(entry, avatar), layout=self._bubble_layout,
+            bubble = widgets.HTML(render_entry(entry, avatar, self.model.role),
+                                  layout=self._bubble_layout,
                                   style=self._bubble_style)
             self._bubbles[entry.id] = bubble
             if not self._pages or entry.id > self._page_ids[-1][-1]:
