@@ -257,3 +257,16 @@ def test_a_chat_get_is_byte_for_byte_the_conversation_models_json(
         http.put(url, headers=auth(shop.token))
         expected = server.backend.list_messages(caller, shop.order_id, False)
         assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()
+
+
+def test_mark_read_reads_only_the_unread_rows_of_one_side() -> None:
+    # The writes' cost must not grow with the conversation (benchmarks/write_growth.py): SQLite
+    # answers the unread messages of one sender from the partial index, not a scan of the order.
+    import sqlite3
+
+    from shopper_chat.devserver.store import _SCHEMA, _UNREAD
+
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(_SCHEMA)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + _UNREAD, ("message", "1", "driver")).fetchall()
+    assert "USING INDEX records_unread" in " ".join(str(row[3]) for row in plan)

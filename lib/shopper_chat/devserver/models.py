@@ -757,13 +757,12 @@ class ConnectBackend:
         return self._atomic(op)
 
     def _mark_read(self, order: OrderRecord, sender: str) -> int:
-        count = 0
-        for message in self.messages.children(str(order.internal_id)):
-            if message.sender_type == sender and not message.read:
-                message.read, message.read_at = True, self.now()
-                self.messages.update(message)
-                count += 1
-        return count
+        # Only the unread rows (an index of the store): not the whole conversation.
+        unread = self.messages.unread(str(order.internal_id), sender)
+        for message in unread:
+            message.read, message.read_at = True, self.now()
+            self.messages.update(message)
+        return len(unread)
 
     def mark_messages_read(self, caller: Caller, order_ref: str,
                            internal: bool) -> c.MessagesRead:  # fmt: skip
