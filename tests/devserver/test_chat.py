@@ -270,3 +270,45 @@ def test_mark_read_reads_only_the_unread_rows_of_one_side() -> None:
     conn.executescript(_SCHEMA)
     plan = conn.execute("EXPLAIN QUERY PLAN " + _UNREAD, ("message", "1", "driver")).fetchall()
     assert "USING INDEX records_unread" in " ".join(str(row[3]) for row in plan)
+
+
+def test_a_kept_answer_expires_with_the_chat_and_the_token_on_a_moving_clock() -> None:
+    # The chat GET keeps its answer until the next write; time moving with no write (a real
+    # clock) must still expire the chat 24 h after delivery, and the token at its end.
+    import httpx
+    from shopper_chat.devserver import start
+
+    with start(seed=7, clock="2026-01-15T17:00:00Z", shopper=False) as server, \
+            httpx.Client(base_url=server.base_url, timeout=10) as http:  # fmt: skip
+        api = Api(http)
+        shop = api.shopping()
+        api.send(shop.token, shop.order_id, "hello")
+        api.advance(shop.token, shop.batch_id, "completed")
+        http.post("/_emulator/clock", json={"advance_seconds": 86000}).raise_for_status()
+        token = api.user_token(shop.user_id)
+        assert api.messages(token, shop.order_id)["metadata"]["is_expired"] is False
+        server.backend.clock.advance(399)  # the clock moves; the store is not written
+        assert api.messages(token, shop.order_id)["metadata"]["is_expired"] is False
+        server.backend.clock.advance(1)
+        data = api.messages(token, shop.order_id)
+        assert data["chat_messages"] == [] and data["metadata"]["is_expired"] is True
+        server.backend.clock.advance(86400 * 30)
+        r = http.get(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=auth(token))
+        assert r.status_code == 401, r.text
+
+
+def test_a_kept_answer_follows_the_shoppers_name_and_every_write(quiet: Api) -> None:
+    shop = quiet.shopping()
+    first = quiet.messages(shop.token, shop.order_id)
+    quiet.http.put("/_emulator/shopper",
+                   json={"script": {"display_name": "Robin"}}).raise_for_status()  # fmt: skip
+    again = quiet.messages(shop.token, shop.order_id)
+    assert [s["display_name"] for s in again["metadata"]["shoppers"]] == ["Robin"] != [
+        s["display_name"] for s in first["metadata"]["shoppers"]]
+    _shopper_says(quiet, shop.order_id, "found it")
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    assert [m["read"] for m in quiet.messages(shop.token, shop.order_id)["chat_messages"]] == [
+        False]
+    quiet.http.put(url, headers=auth(shop.token)).raise_for_status()
+    assert [m["read"] for m in quiet.messages(shop.token, shop.order_id)["chat_messages"]] == [
+        True]

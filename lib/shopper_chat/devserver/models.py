@@ -92,6 +92,7 @@ class Caller:
     kind: str  # "client" | "user"
     user_id: str | None = None
     scope: str = ""
+    expires_at: float = float("inf")  # when the token stops working (Unix seconds)
 
     @property
     def is_user(self) -> bool:
@@ -108,6 +109,8 @@ class ChatPage:
     revisions: list[str]
     messages: dict[str, c.ChatMessage]
     metadata: c.ChatMetadata
+    changes_at: datetime | None = None
+    """When the answer changes with no write (the chat expires), if it ever does."""
 
 
 class IssuedToken(TypedDict):
@@ -304,7 +307,8 @@ class ConnectBackend:
             raise Unauthorized(c.Messages.INVALID_TOKEN)
         if self.now().timestamp() >= record.expires_at:
             raise Unauthorized(c.Messages.EXPIRED_TOKEN)
-        return Caller(kind=record.caller, user_id=record.user_id, scope=record.scope)
+        return Caller(kind=record.caller, user_id=record.user_id, scope=record.scope,
+                      expires_at=record.expires_at)  # fmt: skip
 
     @staticmethod
     def _retailer_only(caller: Caller) -> None:
@@ -701,8 +705,10 @@ class ConnectBackend:
             id=str(batch.shopper_id), display_name=script.display_name,
             avatar_url=script.avatar_url),)
         expired = self._is_expired(order)
+        closed = order.canceled_at or order.delivered_at
         revisions = [] if expired else self.messages.revisions(str(order.internal_id))
         return ChatPage(
+            changes_at=None if expired or closed is None else closed + CHAT_EXPIRY,
             revisions=revisions,
             messages={r: self._message(self.messages.parse(r)) for r in revisions
                       if r not in known},
