@@ -6,7 +6,10 @@ and 500 concurrent pollers, beside the stack's own ceiling and a trivial route o
 
 The ceiling is a minimal Starlette app (one route, no middleware) on uvicorn with the development
 server's settings, in its own process, answering the very bytes of the chat GET; the trivial
-route is the development server's own `/_emulator/health`.
+route is the development server's own `/_emulator/health`. When `npx` is present, Prism
+(`@stoplight/prism-cli`, installed with npm under `benchmarks/node_modules` on first use, which
+is git-ignored) serves the committed `openapi.json` as a peer, stateless: it answers the chat GET
+with the document's example (one message); when `npx` is absent the script says so and goes on.
 
 The server is `shopper-chat serve` in its own process; the load comes from another process: an
 asyncio driver with one keep-alive connection per poller, writing ready-made HTTP/1.1 requests
@@ -168,6 +171,51 @@ def _ceiling(body: bytes) -> Any:
     return run()
 
 
+def _prism() -> Any:
+    """Prism mocking `openapi.json` in its own process: yields (base URL, pid), or None when
+    `npx` is not installed (said on the output)."""
+    import contextlib
+    import shutil
+
+    import httpx
+    from _common import ROOT, free_port
+
+    @contextlib.contextmanager
+    def run() -> Any:
+        if shutil.which("npx") is None:
+            print("Prism: npx is not installed here, so Prism is not measured\n")
+            yield None
+            return
+        here = ROOT / "benchmarks"
+        prism = here / "node_modules" / ".bin" / "prism"
+        if not prism.exists():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(here),
+                            "@stoplight/prism-cli"], check=True, capture_output=True)
+        port = free_port()
+        # The Node process itself (not npx), so that its CPU time can be read.
+        process = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port),
+                                    "-v", "error", str(ROOT / "openapi.json")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(1200):
+                try:
+                    if httpx.get(f"{base_url}/v2/post_checkout/chat/{ORDER}/messages", timeout=1,
+                                 headers={"Authorization": "Bearer x"}).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("Prism did not start")
+            yield base_url, process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    return run()
+
+
 # -- the benchmark ------------------------------------------------------------------------------
 def _scenario(base_url: str, pid: int, path: str, token: str, pollers: int, interval: float,
               duration: float) -> dict[str, Any]:
@@ -223,7 +271,7 @@ def main() -> None:
               f"{options.duration:g} s per case\n")
         header = (f"{'mode':<10}{'pollers':>8}  {'route':<8}{'req/s':>8}{'p50 ms':>9}"
                   f"{'p99 ms':>9}{'errors':>7}{'srv CPU':>9}{'drv CPU':>9}")
-        with _ceiling(body) as (ceiling_url, ceiling_pid):
+        with _ceiling(body) as (ceiling_url, ceiling_pid), _prism() as prism:
             for mode in options.modes:
                 interval = 0.0 if mode == "saturate" else 1.0
                 print(header)
@@ -233,6 +281,7 @@ def main() -> None:
                         ("chat", base_url, pid, chat, token),
                         ("ceiling", ceiling_url, ceiling_pid, "/", ""),
                         ("trivial", base_url, pid, "/_emulator/health", ""),
+                        *([("prism", prism[0], prism[1], chat, "x")] if prism else []),
                     ):
                         r = _scenario(url, srv, path, auth, pollers, interval, options.duration)
                         rows[route] = r
@@ -243,7 +292,9 @@ def main() -> None:
                               flush=True)
                     chat_rps = rows["chat"]["rps"]
                     print(f"{'':<10}{'':>8}  chat/ceiling: {chat_rps / rows['ceiling']['rps']:.2f}"
-                          f", chat/trivial: {chat_rps / rows['trivial']['rps']:.2f}", flush=True)
+                          f", chat/trivial: {chat_rps / rows['trivial']['rps']:.2f}"
+                          + (f", chat/prism: {chat_rps / rows['prism']['rps']:.2f}"
+                             if "prism" in rows else ""), flush=True)
                 print()
 
 
