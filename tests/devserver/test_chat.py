@@ -312,3 +312,21 @@ def test_a_kept_answer_follows_the_shoppers_name_and_every_write(quiet: Api) -> 
     quiet.http.put(url, headers=auth(shop.token)).raise_for_status()
     assert [m["read"] for m in quiet.messages(shop.token, shop.order_id)["chat_messages"]] == [
         True]
+
+
+def test_kept_answers_are_bounded_in_count_and_bytes() -> None:
+    from shopper_chat.devserver.responses import ChatAnswers, _Answer
+
+    answers = ChatAnswers()
+    answers.MAX_BYTES = 10
+    script = object()
+    answers.put(("t", "o", False), _Answer(b"123456", 1, script, float("inf")))
+    assert answers.get(("t", "o", False), 1, script, 0.0) == b"123456"
+    assert answers.get(("t", "o", False), 2, script, 0.0) is None  # the store was written
+    assert answers.get(("t", "o", False), 1, object(), 0.0) is None  # another script
+    answers.put(("t", "o", False), _Answer(b"1234567", 1, script, 5.0))  # replaces: 7 bytes
+    assert answers.get(("t", "o", False), 1, script, 4.9) == b"1234567"
+    assert answers.get(("t", "o", False), 1, script, 5.0) is None  # expired
+    answers.put(("u", "o", False), _Answer(b"1234", 1, script, 5.0))  # 11 bytes: drop the rest
+    assert answers.get(("t", "o", False), 1, script, 0.0) is None
+    assert answers.get(("u", "o", False), 1, script, 0.0) == b"1234"

@@ -139,9 +139,11 @@ class ChatAnswers:
     """
 
     LIMIT = 1_000
+    MAX_BYTES = 64 * 1024 * 1024  # a 10,000-message answer is about 2.3 MB
 
     def __init__(self) -> None:
         self._answers: dict[tuple[str, str, bool], _Answer] = {}
+        self._bytes = 0
 
     def get(self, key: tuple[str, str, bool], version: int, script: object,
             now: float) -> bytes | None:  # fmt: skip
@@ -153,10 +155,14 @@ class ChatAnswers:
         return answer.body
 
     def put(self, key: tuple[str, str, bool], answer: _Answer) -> None:
-        """Keep an answer (the oldest ones go first when there are too many)."""
-        if len(self._answers) >= self.LIMIT:
+        """Keep an answer (all are dropped when there are too many, or too many bytes)."""
+        old = self._answers.pop(key, None)
+        self._bytes -= 0 if old is None else len(old.body)
+        if len(self._answers) >= self.LIMIT or self._bytes + len(answer.body) > self.MAX_BYTES:
             self._answers.clear()  # cheap and rare: each poller's next GET renders again
+            self._bytes = 0
         self._answers[key] = answer
+        self._bytes += len(answer.body)
 
 
 def _bearer(request: Request) -> str | None:
