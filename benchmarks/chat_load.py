@@ -1,7 +1,15 @@
-"""Benchmark 1: the development server's chat GET (a 100-message conversation) under 50, 200
-and 500 concurrent pollers, beside the same server answering a trivial route (the ceiling).
+"""Benchmark 1: the development server's chat GET (a 100-message conversation) under 1, 50, 200
+and 500 concurrent pollers, beside the stack's own ceiling and a trivial route of the server.
 
-    .venv/bin/python benchmarks/chat_load.py [--duration 5] [--pollers 50 200 500]
+    .venv/bin/python benchmarks/chat_load.py [--duration 5] [--pollers 1 50 200 500]
+        [--modes saturate interval]
+
+The ceiling is a minimal Starlette app (one route, no middleware) on uvicorn with the development
+server's settings, in its own process, answering the very bytes of the chat GET; the trivial
+route is the development server's own `/_emulator/health`. When `npx` is present, Prism
+(`@stoplight/prism-cli`, installed with npm under `benchmarks/node_modules` on first use, which
+is git-ignored) serves the committed `openapi.json` as a peer, stateless: it answers the chat GET
+with the document's example (one message); when `npx` is absent the script says so and goes on.
 
 The server is `shopper-chat serve` in its own process; the load comes from another process: an
 asyncio driver with one keep-alive connection per poller, writing ready-made HTTP/1.1 requests
@@ -105,6 +113,109 @@ def drive_main(argv: list[str]) -> None:
     print(json.dumps(asyncio.run(_drive(options))))
 
 
+# -- the ceiling (runs in its own process) --------------------------------------------------------
+def ceiling_main(argv: list[str]) -> None:
+    """A minimal Starlette app answering `GET /` with a file's bytes as JSON, on uvicorn with the
+    development server's settings (`DevServer`), until terminated."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    port, body_file = int(argv[0]), argv[1]
+    with open(body_file, "rb") as f:
+        body = f.read()
+
+    async def answer(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    app = Starlette(routes=[Route("/", answer, methods=["GET"])])
+    uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                  log_level="warning", access_log=False, lifespan="on",
+                                  timeout_graceful_shutdown=2)).run()
+
+
+def _ceiling(body: bytes) -> Any:
+    """Start the ceiling app in its own process: a context manager yielding (base URL, pid)."""
+    import contextlib
+    import tempfile
+
+    import httpx
+    from _common import free_port
+
+    @contextlib.contextmanager
+    def run() -> Any:
+        with tempfile.NamedTemporaryFile(suffix=".json") as f:
+            f.write(body)
+            f.flush()
+            port = free_port()
+            process = subprocess.Popen([sys.executable, __file__, "--ceiling", str(port), f.name],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            base_url = f"http://127.0.0.1:{port}"
+            try:
+                for _ in range(600):
+                    try:
+                        if httpx.get(base_url + "/", timeout=1).content == body:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    time.sleep(0.05)
+                else:
+                    raise RuntimeError("the ceiling app did not start")
+                yield base_url, process.pid
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+
+    return run()
+
+
+def _prism() -> Any:
+    """Prism mocking `openapi.json` in its own process: yields (base URL, pid), or None when
+    `npx` is not installed (said on the output)."""
+    import contextlib
+    import shutil
+
+    import httpx
+    from _common import ROOT, free_port
+
+    @contextlib.contextmanager
+    def run() -> Any:
+        if shutil.which("npx") is None:
+            print("Prism: npx is not installed here, so Prism is not measured\n")
+            yield None
+            return
+        here = ROOT / "benchmarks"
+        prism = here / "node_modules" / ".bin" / "prism"
+        if not prism.exists():
+            subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(here),
+                            "@stoplight/prism-cli"], check=True, capture_output=True)
+        port = free_port()
+        # The Node process itself (not npx), so that its CPU time can be read.
+        process = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port),
+                                    "-v", "error", str(ROOT / "openapi.json")],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(1200):
+                try:
+                    if httpx.get(f"{base_url}/v2/post_checkout/chat/{ORDER}/messages", timeout=1,
+                                 headers={"Authorization": "Bearer x"}).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+            else:
+                raise RuntimeError("Prism did not start")
+            yield base_url, process.pid
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    return run()
+
+
 # -- the benchmark ------------------------------------------------------------------------------
 def _scenario(base_url: str, pid: int, path: str, token: str, pollers: int, interval: float,
               duration: float) -> dict[str, Any]:
@@ -142,7 +253,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per case")
-    parser.add_argument("--pollers", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--pollers", type=int, nargs="+", default=[1, 50, 200, 500])
+    parser.add_argument("--modes", nargs="+", default=["saturate", "interval"],
+                        choices=["saturate", "interval"])
     options = parser.parse_args()
     print(f"machine: {machine()}")
     with serve("--seed", "7", "--clock", CLOCK, "--no-shopper") as (base_url, pid):
@@ -153,29 +266,42 @@ def main() -> None:
 
         body = httpx.get(base_url + chat, headers={"Authorization": f"Bearer {token}"}).content
         count = len(json.loads(body)["chat_messages"])
-        print(f"chat GET: {count} messages, {len(body)} bytes of JSON; "
-              f"trivial route: /_emulator/health; {options.duration:g} s per case\n")
+        print(f"chat GET: {count} messages, {len(body)} bytes of JSON; ceiling: a minimal "
+              "Starlette app answering the same bytes; trivial route: /_emulator/health; "
+              f"{options.duration:g} s per case\n")
         header = (f"{'mode':<10}{'pollers':>8}  {'route':<8}{'req/s':>8}{'p50 ms':>9}"
                   f"{'p99 ms':>9}{'errors':>7}{'srv CPU':>9}{'drv CPU':>9}")
-        for mode, interval in (("saturate", 0.0), ("interval", 1.0)):
-            print(header)
-            for pollers in options.pollers:
-                rows = {}
-                for route, path, auth in (("chat", chat, token),
-                                          ("trivial", "/_emulator/health", "")):
-                    r = _scenario(base_url, pid, path, auth, pollers, interval, options.duration)
-                    rows[route] = r
-                    kinds = f" {r['error_kinds']}" if r["errors"] else ""
-                    print(f"{mode:<10}{pollers:>8}  {route:<8}{r['rps']:>8.0f}{r['p50_ms']:>9.1f}"
-                          f"{r['p99_ms']:>9.1f}{r['errors']:>7}{r['server_cpu_pct']:>8.0f}%"
-                          f"{r['driver_cpu_pct']:>8.0f}%{kinds}", flush=True)
-                ratio = rows["chat"]["rps"] / rows["trivial"]["rps"]
-                print(f"{'':<10}{'':>8}  chat/trivial throughput ratio: {ratio:.2f}", flush=True)
-            print()
+        with _ceiling(body) as (ceiling_url, ceiling_pid), _prism() as prism:
+            for mode in options.modes:
+                interval = 0.0 if mode == "saturate" else 1.0
+                print(header)
+                for pollers in options.pollers:
+                    rows = {}
+                    for route, url, srv, path, auth in (
+                        ("chat", base_url, pid, chat, token),
+                        ("ceiling", ceiling_url, ceiling_pid, "/", ""),
+                        ("trivial", base_url, pid, "/_emulator/health", ""),
+                        *([("prism", prism[0], prism[1], chat, "x")] if prism else []),
+                    ):
+                        r = _scenario(url, srv, path, auth, pollers, interval, options.duration)
+                        rows[route] = r
+                        kinds = f" {r['error_kinds']}" if r["errors"] else ""
+                        print(f"{mode:<10}{pollers:>8}  {route:<8}{r['rps']:>8.0f}"
+                              f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>7}"
+                              f"{r['server_cpu_pct']:>8.0f}%{r['driver_cpu_pct']:>8.0f}%{kinds}",
+                              flush=True)
+                    chat_rps = rows["chat"]["rps"]
+                    print(f"{'':<10}{'':>8}  chat/ceiling: {chat_rps / rows['ceiling']['rps']:.2f}"
+                          f", chat/trivial: {chat_rps / rows['trivial']['rps']:.2f}"
+                          + (f", chat/prism: {chat_rps / rows['prism']['rps']:.2f}"
+                             if "prism" in rows else ""), flush=True)
+                print()
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--drive":
         drive_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "--ceiling":
+        ceiling_main(sys.argv[2:])
     else:
         main()

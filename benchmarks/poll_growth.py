@@ -6,7 +6,8 @@ For each size, beside the size of the JSON:
 - server: the CPU time of the server's thread per chat GET (its whole stack: HTTP parsing,
   middleware, route, backend, JSON rendering), and the whole GET over loopback HTTP as the client
   sees it;
-- client: `ChatPoller.poll_once()` finding exactly one new message, split into the GET round trip,
+- client: `ChatPoller.poll_once()` and `client.chat.messages()` (column *messages()*) each finding
+  exactly one new message; the poll, split into the GET round trip,
   `json.loads`, building the typed `Conversation` (the contract's pydantic model, read through the
   poller's `MessageCache`, so messages seen before are not validated again: column *parse*)
   and the rest (the poller's diff); and, for comparison, validating the whole conversation with
@@ -109,11 +110,19 @@ def main() -> None:
                 polls.append(time.perf_counter() - began)
                 assert [type(e) for e in events] == [NewMessage], events
             poll_ms = _median_ms(polls)
+            calls = []  # client.chat.messages() after one new message, as a poll finds it
+            client.chat.messages(order)
+            for i in range(repeat):
+                backend.post_shopper_message(order, f"and one more {i}", "")
+                began = time.perf_counter()
+                client.chat.messages(order)
+                calls.append(time.perf_counter() - began)
+            messages_ms = _median_ms(calls)
             rest_ms = poll_ms - roundtrip_ms - loads_ms - model_ms
 
             panel = _panel_costs(client, order, size, repeat)
             rows.append((size, len(body), server_ms, roundtrip_ms, poll_ms, loads_ms, model_ms,
-                         rest_ms, *panel, uncached_ms))
+                         rest_ms, *panel, uncached_ms, messages_ms))
             print(f"{size} messages measured", flush=True)
         client.close()
     finally:
@@ -172,17 +181,20 @@ def _print(rows: list[tuple[Any, ...]]) -> None:
           "GET over loopback HTTP;\npoll = ChatPoller.poll_once() finding one new message = GET + "
           "json.loads + parse (the poller's MessageCache) + rest;\nno cache = "
           "Conversation.model_validate of the whole answer, for comparison;\n"
+          "messages() = client.chat.messages() after one new message (its own MessageCache);\n"
           "panel = a poll's one new message applied to ChatModel alone / with the ChatPanel "
           "widget; first load = the\nwhole conversation into a ChatPanel as its first poll "
           "applies it (GETs not included).\n")
     print(f"{'messages':>8}{'JSON KB':>9}{'server':>8}{'GET':>8}{'poll':>8}{'loads':>8}"
           f"{'parse':>9}{'rest':>8}{'model':>8}{'+widget':>9}{'first load':>16}"
-          f"{'no cache':>10}")
+          f"{'no cache':>10}{'messages()':>12}")
     for r in rows:
-        size, nbytes, server, get, poll, loads, model, rest, m, w, first, first_n, uncached = r
+        (size, nbytes, server, get, poll, loads, model, rest, m, w, first, first_n, uncached,
+         messages) = r
         load = f"{first / 1000:.2f} s / {int(first_n)}"
         print(f"{size:>8}{nbytes / 1024:>9.1f}{server:>8.2f}{get:>8.2f}{poll:>8.2f}{loads:>8.2f}"
-              f"{model:>9.2f}{rest:>8.2f}{m:>8.3f}{w:>9.3f}{load:>16}{uncached:>10.2f}")
+              f"{model:>9.2f}{rest:>8.2f}{m:>8.3f}{w:>9.3f}{load:>16}{uncached:>10.2f}"
+              f"{messages:>12.2f}")
     first, last = rows[0], rows[-1]
     print(f"\ngrowth from {first[0]} to {last[0]} messages: JSON x{last[1] / first[1]:.0f}, "
           f"server x{last[2] / first[2]:.0f}, GET x{last[3] / first[3]:.0f}, "

@@ -225,3 +225,19 @@ def test_wait_for_messages_knows_the_shopper_by_the_metadata_when_sender_type_is
         (asked,) = offline.chat.wait_for_messages("order-1", sender_type="user", timeout=5)
     assert greeting.body == "Hi, this is Zelma"
     assert asked.body == "Hi from the customer"
+
+
+def test_chat_messages_reuses_unchanged_messages_as_the_poller_does(
+    client: Client, shopped: Shopped, devserver: str
+) -> None:
+    shopper_says(devserver, shopped.order_id, "found the limes")
+    first = client.chat.messages(shopped.order_id).chat_messages
+    shopper_says(devserver, shopped.order_id, "and the avocados")
+    second = client.chat.messages(shopped.order_id).chat_messages
+    assert len(second) == len(first) + 1
+    assert all(a is b for a, b in zip(first, second[:-1], strict=True))  # parsed once, not again
+    client.chat.mark_read(shopped.order_id)
+    third = client.chat.messages(shopped.order_id).chat_messages
+    # A message whose read state moved is read again: the answer is what the server says.
+    drivers = [(a, b) for a, b in zip(second, third, strict=True) if a.sender_type == "driver"]
+    assert drivers and all(b.read and not a.read and b is not a for a, b in drivers)

@@ -257,3 +257,76 @@ def test_a_chat_get_is_byte_for_byte_the_conversation_models_json(
         http.put(url, headers=auth(shop.token))
         expected = server.backend.list_messages(caller, shop.order_id, False)
         assert http.get(url, headers=auth(shop.token)).text == expected.model_dump_json()
+
+
+def test_mark_read_reads_only_the_unread_rows_of_one_side() -> None:
+    # The writes' cost must not grow with the conversation (benchmarks/write_growth.py): SQLite
+    # answers the unread messages of one sender from the partial index, not a scan of the order.
+    import sqlite3
+
+    from shopper_chat.devserver.store import _SCHEMA, _UNREAD
+
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(_SCHEMA)
+    plan = conn.execute("EXPLAIN QUERY PLAN " + _UNREAD, ("message", "1", "driver")).fetchall()
+    assert "USING INDEX records_unread" in " ".join(str(row[3]) for row in plan)
+
+
+def test_a_kept_answer_expires_with_the_chat_and_the_token_on_a_moving_clock() -> None:
+    # The chat GET keeps its answer until the next write; time moving with no write (a real
+    # clock) must still expire the chat 24 h after delivery, and the token at its end.
+    import httpx
+    from shopper_chat.devserver import start
+
+    with start(seed=7, clock="2026-01-15T17:00:00Z", shopper=False) as server, \
+            httpx.Client(base_url=server.base_url, timeout=10) as http:  # fmt: skip
+        api = Api(http)
+        shop = api.shopping()
+        api.send(shop.token, shop.order_id, "hello")
+        api.advance(shop.token, shop.batch_id, "completed")
+        http.post("/_emulator/clock", json={"advance_seconds": 86000}).raise_for_status()
+        token = api.user_token(shop.user_id)
+        assert api.messages(token, shop.order_id)["metadata"]["is_expired"] is False
+        server.backend.clock.advance(399)  # the clock moves; the store is not written
+        assert api.messages(token, shop.order_id)["metadata"]["is_expired"] is False
+        server.backend.clock.advance(1)
+        data = api.messages(token, shop.order_id)
+        assert data["chat_messages"] == [] and data["metadata"]["is_expired"] is True
+        server.backend.clock.advance(86400 * 30)
+        r = http.get(f"/v2/post_checkout/chat/{shop.order_id}/messages", headers=auth(token))
+        assert r.status_code == 401, r.text
+
+
+def test_a_kept_answer_follows_the_shoppers_name_and_every_write(quiet: Api) -> None:
+    shop = quiet.shopping()
+    first = quiet.messages(shop.token, shop.order_id)
+    quiet.http.put("/_emulator/shopper",
+                   json={"script": {"display_name": "Robin"}}).raise_for_status()  # fmt: skip
+    again = quiet.messages(shop.token, shop.order_id)
+    assert [s["display_name"] for s in again["metadata"]["shoppers"]] == ["Robin"] != [
+        s["display_name"] for s in first["metadata"]["shoppers"]]
+    _shopper_says(quiet, shop.order_id, "found it")
+    url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+    assert [m["read"] for m in quiet.messages(shop.token, shop.order_id)["chat_messages"]] == [
+        False]
+    quiet.http.put(url, headers=auth(shop.token)).raise_for_status()
+    assert [m["read"] for m in quiet.messages(shop.token, shop.order_id)["chat_messages"]] == [
+        True]
+
+
+def test_kept_answers_are_bounded_in_count_and_bytes() -> None:
+    from shopper_chat.devserver.responses import ChatAnswers, _Answer
+
+    answers = ChatAnswers()
+    answers.MAX_BYTES = 10
+    script = object()
+    answers.put(("t", "o", False), _Answer(b"123456", 1, script, float("inf")))
+    assert answers.get(("t", "o", False), 1, script, 0.0) == b"123456"
+    assert answers.get(("t", "o", False), 2, script, 0.0) is None  # the store was written
+    assert answers.get(("t", "o", False), 1, object(), 0.0) is None  # another script
+    answers.put(("t", "o", False), _Answer(b"1234567", 1, script, 5.0))  # replaces: 7 bytes
+    assert answers.get(("t", "o", False), 1, script, 4.9) == b"1234567"
+    assert answers.get(("t", "o", False), 1, script, 5.0) is None  # expired
+    answers.put(("u", "o", False), _Answer(b"1234", 1, script, 5.0))  # 11 bytes: drop the rest
+    assert answers.get(("t", "o", False), 1, script, 0.0) is None
+    assert answers.get(("u", "o", False), 1, script, 0.0) == b"1234"

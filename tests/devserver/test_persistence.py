@@ -77,3 +77,28 @@ def test_a_file_held_by_a_running_server_is_refused_in_process_too(tmp_path: Pat
             start(db=db)
     with start(db=db) as server:  # stopped: free again, with what the first one stored
         assert httpx.get(f"{server.base_url}/_emulator/health").json()["seed"] == 5
+
+
+def test_unread_messages_are_found_after_a_restart_even_in_a_file_without_the_index(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "unread.sqlite3"
+    options = {"seed": 5, "clock": "2026-01-15T17:00:00Z", "db": db, "shopper": False}
+    with start(**options) as server, httpx.Client(base_url=server.base_url) as http:
+        shop = Api(http).shopping()
+        for body in ("found the limes", "no ripe avocados"):
+            http.post(f"/_emulator/orders/{shop.order_id}/shopper_messages",
+                      json={"body": body}).raise_for_status()  # fmt: skip
+        Api(http).send(shop.token, shop.order_id, "thanks")
+    # A file written before the index of unread messages existed: opening it builds the index.
+    with sqlite3.connect(db) as conn:
+        conn.execute("DROP INDEX records_unread")
+    with start(**options) as server, httpx.Client(base_url=server.base_url) as http:
+        url = f"/v2/post_checkout/chat/{shop.order_id}/messages"
+        assert http.put(url, headers=auth(shop.token)).json() == {"messages_read_count": 2}
+        messages = Api(http).messages(shop.token, shop.order_id)["chat_messages"]
+        assert [m["read"] for m in messages] == [True, True, False]
+    with start(**options) as server, httpx.Client(base_url=server.base_url) as http:
+        assert http.put(url, headers=auth(shop.token)).json() == {"messages_read_count": 0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -54,3 +55,27 @@ def test_config_errors() -> None:
         create_app(clock="not a time")
     assert "client_secret" not in repr(DevServerConfig(client_secret="x")).split("client_id")[0]
     assert "'x'" not in repr(DevServerConfig(client_secret="x"))
+
+
+def test_the_direct_router_picks_the_route_starlettes_scan_would() -> None:
+    import re
+
+    from shopper_chat.devserver import create_app
+    from shopper_chat.devserver.urls import DirectRouter, _key
+    from starlette.routing import Match, Route
+
+    router = create_app().router
+    assert isinstance(router, DirectRouter)
+
+    def first_full(routes: list[Any], scope: dict[str, Any]) -> Any:
+        return next((r for r in routes if r.matches(scope)[0] is Match.FULL), None)
+
+    paths = {re.sub(r"\{[^}]+\}", value, r.path) for r in router.routes if isinstance(r, Route)
+             for value in ("1", "order-1", "messages")}  # fmt: skip
+    paths |= {p + "/" for p in paths} | {"/", "/v2", "/nothing/here"}
+    for path in sorted(paths):
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+            scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+            key = _key(path)
+            candidates = router._groups.get(key, router._anywhere) if key else router._anywhere
+            assert first_full(candidates, scope) is first_full(router.routes, scope), (method, path)

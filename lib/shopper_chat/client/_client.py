@@ -16,6 +16,7 @@ from shopper_chat._secret import Secret
 from shopper_chat.client._auth import TokenAuth, TokenCache
 from shopper_chat.client._cursor import ChatCursors
 from shopper_chat.client._http import HTTPCore
+from shopper_chat.client._parse import MessageCache
 from shopper_chat.client._validate import check_id
 from shopper_chat.client.errors import ConfigurationError, ConnectError, InvalidRequestError
 from shopper_chat.client.recording import Recorder
@@ -153,6 +154,9 @@ class Client:
         self._tokens = TokenCache(self._core, self.client_id, self._client_secret, clock=clock)
         self._retailer = TokenAuth(lambda renew: self._tokens.client_token(renew=renew))
         self._cursors = ChatCursors()
+        # `chat.messages()` parses each message once (again when its read state moves), as the
+        # poller does: a long conversation's GET costs the JSON parse and little more.
+        self._messages = MessageCache()
 
         self.fulfillment = Fulfillment(self)
         self.sandbox = Sandbox(self)

@@ -104,6 +104,7 @@ class Caller:
     kind: str  # "client" | "user"
     user_id: str | None = None
     scope: str = ""
+    expires_at: float = float("inf")  # when the token stops working (Unix seconds)
 
     @property
     def is_user(self) -> bool:
@@ -120,6 +121,8 @@ class ChatPage:
     revisions: list[str]
     messages: dict[str, c.ChatMessage]
     metadata: c.ChatMetadata
+    changes_at: datetime | None = None
+    """When the answer changes with no write (the chat expires), if it ever does."""
 
 
 class IssuedToken(TypedDict):
@@ -319,7 +322,8 @@ class ConnectBackend:
             raise Unauthorized(c.Messages.INVALID_TOKEN)
         if self.now().timestamp() >= record.expires_at:
             raise Unauthorized(c.Messages.EXPIRED_TOKEN)
-        return Caller(kind=record.caller, user_id=record.user_id, scope=record.scope)
+        return Caller(kind=record.caller, user_id=record.user_id, scope=record.scope,
+                      expires_at=record.expires_at)  # fmt: skip
 
     @staticmethod
     def _retailer_only(caller: Caller) -> None:
@@ -725,8 +729,10 @@ class ConnectBackend:
             id=str(batch.shopper_id), display_name=script.display_name,
             avatar_url=script.avatar_url),)
         expired = self._is_expired(order)
+        closed = order.canceled_at or order.delivered_at
         revisions = [] if expired else self.messages.revisions(str(order.internal_id))
         return ChatPage(
+            changes_at=None if expired or closed is None else closed + CHAT_EXPIRY,
             revisions=revisions,
             messages={r: self._message(self.messages.parse(r)) for r in revisions
                       if r not in known},
@@ -781,13 +787,12 @@ class ConnectBackend:
         return self._atomic(op)
 
     def _mark_read(self, order: OrderRecord, sender: str) -> int:
-        count = 0
-        for message in self.messages.children(str(order.internal_id)):
-            if message.sender_type == sender and not message.read:
-                message.read, message.read_at = True, self.now()
-                self.messages.update(message)
-                count += 1
-        return count
+        # Only the unread rows (an index of the store): not the whole conversation.
+        unread = self.messages.unread(str(order.internal_id), sender)
+        for message in unread:
+            message.read, message.read_at = True, self.now()
+            self.messages.update(message)
+        return len(unread)
 
     def mark_messages_read(self, caller: Caller, order_ref: str,
                            internal: bool) -> c.MessagesRead:  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -31,7 +32,8 @@ from .control import (
 from .exceptions import Forbidden, InvalidParameter, ResourceNotFound, invalid
 from .models import Caller, ChatPage, ConnectBackend
 
-__all__ = ["ConnectResponses", "Conversations", "EmulatorResponses", "MAX_BODY_BYTES", "parse",
+__all__ = ["ChatAnswers", "ConnectResponses", "Conversations", "EmulatorResponses",
+           "MAX_BODY_BYTES", "parse",
            "read_json", "render"]  # fmt: skip
 
 MAX_BODY_BYTES = 64 * 1024
@@ -118,6 +120,52 @@ class Conversations:
         return Response(body, media_type="application/json")
 
 
+@dataclass(frozen=True)
+class _Answer:
+    body: bytes
+    version: int  # the store's version it was read at
+    script: object  # the shopper's script it names (its display name and avatar)
+    until: float  # when it changes with no write: the token or the chat expires (Unix seconds)
+
+
+class ChatAnswers:
+    """Chat GET answers kept, as bytes, until anything changes that could change them.
+
+    Pollers ask for the same conversation again and again with the same token, and most polls
+    find nothing new. An answer stays good while the store is not written (its `version`: any
+    write, to the order, its messages, its batch, the token, or the clock's record, moves it), the
+    scripted shopper's script is the same object (its name and avatar are in the metadata, and it
+    lives in memory), and the clock has not reached the moment the token or the chat expires.
+    Errors are never kept: an answer is the successful rendering of one (token, order, header).
+    """
+
+    LIMIT = 1_000
+    MAX_BYTES = 64 * 1024 * 1024  # a 10,000-message answer is about 2.3 MB
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str, bool], _Answer] = {}
+        self._bytes = 0
+
+    def get(self, key: tuple[str, str, bool], version: int, script: object,
+            now: float) -> bytes | None:  # fmt: skip
+        """The kept answer, if it is still the one the server would give."""
+        answer = self._answers.get(key)
+        if (answer is None or answer.version != version or answer.script is not script
+                or now >= answer.until):  # fmt: skip
+            return None
+        return answer.body
+
+    def put(self, key: tuple[str, str, bool], answer: _Answer) -> None:
+        """Keep an answer (all are dropped when there are too many, or too many bytes)."""
+        old = self._answers.pop(key, None)
+        self._bytes -= 0 if old is None else len(old.body)
+        if len(self._answers) >= self.LIMIT or self._bytes + len(answer.body) > self.MAX_BYTES:
+            self._answers.clear()  # cheap and rare: each poller's next GET renders again
+            self._bytes = 0
+        self._answers[key] = answer
+        self._bytes += len(answer.body)
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -148,6 +196,7 @@ class ConnectResponses:
     def __init__(self, backend: ConnectBackend) -> None:
         self.backend = backend
         self.conversations = Conversations()
+        self.answers = ChatAnswers()
 
     def _caller(self, request: Request) -> Caller:
         return self.backend.authenticate(_bearer(request))
@@ -241,11 +290,24 @@ class ConnectResponses:
         return render(self.backend.get_order_status(caller, request.path_params["order_id"]))
 
     async def list_messages(self, request: Request) -> Response:
-        caller = self._caller(request)
-        order = request.path_params["order_id"]
-        page = self.backend.chat_page(caller, order, _internal(request),
-                                      known=self.conversations.known)  # fmt: skip
-        return self.conversations.render(page)
+        backend = self.backend
+        token = _bearer(request)
+        order, internal = request.path_params["order_id"], _internal(request)
+        # Read before anything else: a write meanwhile makes the answer kept below stale at once.
+        version, script, now = backend.store.version, backend.shopper.script, backend.now()
+        key = (token or "", order, internal)
+        if token:
+            body = self.answers.get(key, version, script, now.timestamp())
+            if body is not None:
+                return Response(body, media_type="application/json")
+        caller = backend.authenticate(token)
+        page = backend.chat_page(caller, order, internal, known=self.conversations.known)
+        response = self.conversations.render(page)
+        until = caller.expires_at
+        if page.changes_at is not None:
+            until = min(until, page.changes_at.timestamp())
+        self.answers.put(key, _Answer(bytes(response.body), version, script, until))
+        return response
 
     async def create_message(self, request: Request) -> Response:
         caller = self._caller(request)

@@ -44,7 +44,7 @@ from .responses import ConnectResponses, EmulatorResponses
 from .scenarios import Scenario, built_in_scenarios, load_scenario
 from .shopper import SCRIPT, SILENT, ShopperScript, UnknownScenario, load_script
 from .store import Store
-from .urls import routes
+from .urls import DirectRouter, routes
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
@@ -344,6 +344,8 @@ def create_app(config: DevServerConfig | None = None, **kwargs: Any) -> Starlett
         },
         lifespan=lifespan,
     )
+    # The same routes, found by a dict lookup rather than Starlette's scan of every pattern.
+    app.router = DirectRouter(app.router.routes, lifespan=lifespan)
     app.state.backend = backend
     app.state.config = config
     return app

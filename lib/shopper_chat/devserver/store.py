@@ -36,8 +36,16 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (kind, id)
 );
 CREATE INDEX IF NOT EXISTS records_parent ON records (kind, parent, seq);
+CREATE INDEX IF NOT EXISTS records_unread
+    ON records (kind, parent, json_extract(data, '$.sender_type'), seq)
+    WHERE json_extract(data, '$.read') = 0;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# The index's expressions, word for word: SQLite uses a partial index only then.
+_UNREAD = ("SELECT data FROM records WHERE kind = ? AND parent = ? "
+           "AND json_extract(data, '$.sender_type') = ? "
+           "AND json_extract(data, '$.read') = 0 ORDER BY seq, rowid")
 
 FORMAT = 2
 """The records' format: typed records (1 was plain dictionaries, with Unix-second times)."""
@@ -233,6 +241,18 @@ class Store:
                 texts = self._reads[(kind, parent)] = [text for (text,) in rows]
             return texts
 
+    def unread_children(self, kind: str, parent: str, sender_type: str) -> list[str]:
+        """The JSON texts of the records of `kind` under `parent` whose `read` is false and whose
+        `sender_type` is the one given, in their order (chat messages not yet read).
+
+        A partial index holds only the unread records, by sender (SQLite updates it in the same
+        transaction as the rows, and builds it when it opens a database that lacks it), so that
+        marking a conversation read reads its few unread rows of one side, not all of them.
+        """
+        with self._lock:
+            rows = self._conn.execute(_UNREAD, (kind, parent, sender_type)).fetchall()
+        return [text for (text,) in rows]
+
     def max_id(self, kind: str) -> int:
         """The largest integer key of `kind` (0 when there is none)."""
         with self._lock:
@@ -308,6 +328,12 @@ class Table(Generic[R]):
     def children(self, parent: str) -> list[R]:
         """The records under `parent`, in their order."""
         return [self.parse(t) for t in self.store.children(self.kind, parent)]
+
+    def unread(self, parent: str, sender_type: str) -> list[R]:
+        """The records under `parent` from `sender_type` not yet read (see
+        `Store.unread_children`)."""
+        return [self.parse(t) for t in self.store.unread_children(self.kind, parent,
+                                                                  sender_type)]  # fmt: skip
 
     def revisions(self, parent: str) -> list[str]:
         """The records under `parent` as stored (`parse` reads one). A record's stored text

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import Lifespan, Receive, Scope, Send
 
 from shopper_chat import contract as c
 
@@ -18,7 +20,7 @@ from . import control as e
 from .faults import FaultRule
 from .responses import ConnectResponses, EmulatorResponses
 
-__all__ = ["CONNECT", "CONTROL", "INTEGER_PARAMS", "Operation", "routes"]
+__all__ = ["CONNECT", "CONTROL", "INTEGER_PARAMS", "DirectRouter", "Operation", "routes"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -168,3 +170,49 @@ def _routes(operations: Sequence[Operation], responses: object) -> list[Route]:
 def routes(connect: ConnectResponses, emulator: EmulatorResponses) -> list[Route]:
     """Every route of the development server."""
     return [*_routes(CONNECT, connect), *_routes(CONTROL, emulator)]
+
+
+def _key(path: str) -> tuple[int, str, str] | None:
+    """A path's segment count and first two segments (None for fewer than two)."""
+    segments = path[1:].split("/")
+    return (len(segments), segments[0], segments[1]) if len(segments) >= 2 else None
+
+
+class DirectRouter(Router):
+    """Starlette's router, finding a request's route by a dict lookup instead of trying every
+    route's pattern in turn (most requests here are chat GETs, near the end of the table).
+
+    Routes are grouped by their segment count and first two segments; a request tries only its
+    group's routes (and any whose first segments are parameters), in the table's order, and takes
+    the first full match, as Starlette's scan would. When none matches fully (a 405, a 404, a
+    redirect), Starlette's own scan decides, so the answers are Starlette's in every case.
+    """
+
+    def __init__(self, routes: Sequence[BaseRoute], lifespan: Lifespan[Any] | None = None) -> None:
+        super().__init__(list(routes), lifespan=lifespan)
+        groups: dict[tuple[int, str, str], list[tuple[int, BaseRoute]]] = {}
+        anywhere: list[tuple[int, BaseRoute]] = []  # may match any path: tried for every one
+        for index, route in enumerate(self.routes):
+            path = getattr(route, "path", None)
+            key = _key(path) if isinstance(route, Route) and isinstance(path, str) else None
+            if key is None or "{" in key[1] + key[2] or ":path}" in str(path):
+                anywhere.append((index, route))
+            else:
+                groups.setdefault(key, []).append((index, route))
+        self._anywhere = [route for _, route in anywhere]
+        self._groups = {key: [route for _, route in sorted(group + anywhere, key=lambda r: r[0])]
+                        for key, group in groups.items()}  # fmt: skip
+
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request to the first route that matches it fully, else to Starlette."""
+        if scope["type"] == "http":
+            key = _key(scope["path"][len(scope.get("root_path", "")):])
+            for route in self._groups.get(key, self._anywhere) if key else self._anywhere:
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope.setdefault("router", self)
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)

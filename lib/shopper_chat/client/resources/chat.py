@@ -66,7 +66,8 @@ class Chat(Resource):
 
         `internal_ids=True` sends `X-Treat-Ids-As-Internal: true` (the id is Instacart's).
         """
-        conversation = self._fetch(order_id, internal_ids=internal_ids)
+        conversation = self._fetch(order_id, internal_ids=internal_ids,
+                                   known=self._client._messages)  # fmt: skip
         self._client._cursors.note(str(order_id), _newest(conversation), handed=True)
         return conversation
 
