@@ -62,6 +62,7 @@ import httpx
 from pydantic import ValidationError
 
 from shopper_chat._secret import Secret
+from shopper_chat.cli import _port  # the command line's one port check
 from shopper_chat.contract import EVENT_NAMES, Event, parse_event
 
 __all__ = [
@@ -520,16 +521,6 @@ def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 # -- shopper-chat listen ---------------------------------------------------------------------------
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
-    return value
-
-
 def _url(text: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:

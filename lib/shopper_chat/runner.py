@@ -1187,16 +1187,7 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "scenario", None) or getattr(args, "parallel", 1) != 1:
         return _main_scenarios(args)
     try:
-        plan = plan_run(
-            base_url=args.base_url,
-            out=args.out,
-            only=args.only,
-            timeout=args.timeout,
-            seed=DEFAULT_SEED if args.seed is None else args.seed,
-            clock=args.clock,
-            notebooks=getattr(args, "notebooks", None),
-            params=parse_params(getattr(args, "param", None) or []),
-        )
+        plan = plan_run(**_plan_options(args))
     except OptionError as exc:
         print(f"shopper-chat run: {exc}.", file=sys.stderr)
         return 2
@@ -1218,6 +1209,20 @@ def main(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _plan_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options a single run and a scenario matrix share, as `plan_run` takes them."""
+    return {
+        "base_url": args.base_url,
+        "out": args.out,
+        "only": args.only,
+        "timeout": args.timeout,
+        "seed": DEFAULT_SEED if args.seed is None else args.seed,
+        "clock": args.clock,
+        "notebooks": getattr(args, "notebooks", None),
+        "params": parse_params(getattr(args, "param", None) or []),
+    }
+
+
 def _main_scenarios(args: argparse.Namespace) -> int:
     """`shopper-chat run --scenario ...`: 0 when every scenario's run passed, 1 otherwise, 2 on
     bad options, 130 when interrupted."""
@@ -1229,14 +1234,7 @@ def _main_scenarios(args: argparse.Namespace) -> int:
         plans = plan_scenarios(
             args.scenario,
             parallel=args.parallel,
-            base_url=args.base_url,
-            out=args.out,
-            only=args.only,
-            timeout=args.timeout,
-            seed=DEFAULT_SEED if args.seed is None else args.seed,
-            clock=args.clock,
-            notebooks=getattr(args, "notebooks", None),
-            params=parse_params(getattr(args, "param", None) or []),
+            **_plan_options(args),
         )
     except OptionError as exc:
         print(f"shopper-chat run: {exc}.", file=sys.stderr)
