@@ -37,7 +37,13 @@ from shopper_chat.client._client import (
 )
 from shopper_chat.client.errors import ConfigurationError
 
-__all__ = ["Connection", "connect", "resolve_connection"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "Connection", "connect",
+           "resolve_connection"]
+
+# The local pair: what a development server accepts unless told otherwise (defined here, not in
+# the server's package, so that a client of a running server does not import the server).
+DEFAULT_CLIENT_ID = "shopper-chat-local"
+DEFAULT_CLIENT_SECRET = "shopper-chat-local-secret"  # noqa: S105 - a documented local default
 
 CredentialSource = Literal["yours", "local", "user token"]
 
@@ -96,8 +102,6 @@ def resolve_connection(
     of a bad one (the runner calls it `--base-url`). Raises `ConfigurationError` for a base URL
     that is not an http(s) URL and for half a pair of credentials with a base URL.
     """
-    from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-
     env = os.environ if environ is None else environ
     url = (base_url or "").strip() or None
     label = base_url_label

@@ -51,8 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError as SchemaError
 from pydantic import BaseModel
 
 from shopper_chat import contract
@@ -86,6 +84,8 @@ from shopper_chat.contract import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as SchemaError
 
 __all__ = [
     "CheckError",
@@ -296,10 +296,6 @@ def _date_time(value: object) -> bool:
     return not isinstance(value, str) or bool(_RFC3339.match(value))
 
 
-_FORMATS = FormatChecker(formats=())
-_FORMATS.checks("date-time")(_date_time)
-
-
 def _strict(schema: Any) -> Any:
     """A copy of a schema in which every object with listed properties refuses others: an extra
     field is a difference worth reporting (even though the client keeps it)."""
@@ -330,8 +326,14 @@ class _Document:
         return dict(schema) if isinstance(schema, dict) else None
 
     def validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
+        # jsonschema is imported here, not with the module: every `shopper-chat` command imports
+        # this one for its options, and jsonschema takes a second to import.
+        from jsonschema import Draft202012Validator, FormatChecker
+
+        formats = FormatChecker(formats=())
+        formats.checks("date-time")(_date_time)
         return Draft202012Validator({**schema, "components": self._components},
-                                    format_checker=_FORMATS)
+                                    format_checker=formats)
 
 
 def _model_of(schema: Mapping[str, Any]) -> type[BaseModel] | None:

@@ -57,10 +57,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
 from shopper_chat._workbench import Connection, resolve_connection
 from shopper_chat.client.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from shopper_chat._kernels import KernelPool
 
 __all__ = [
     "STEPS",
@@ -89,6 +92,10 @@ DEFAULT_CLOCK = "2026-01-15T17:00:00Z"
 DEFAULT_TIMEOUT = 600.0
 MAX_TIMEOUT = 86400.0
 IDS_TAG = "ids"
+# On the embedded server's frozen clock, whatever the scripted shopper has to say is there at the
+# first poll (its actions run at the next request; only a moved clock makes more due), so a step
+# declaring `POLL_SECONDS` polls once rather than for its default, unless `-p` says otherwise.
+FROZEN_CLOCK_POLL_SECONDS = 0.1
 """Tag of the cell whose output is the step's ids, a dict literal (`{"ORDER_ID": "...", ...}`)."""
 CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET",
                "CONNECT_USER_TOKEN")
@@ -601,28 +608,6 @@ def kernel_environment(
     return env
 
 
-def _kernel_manager_class(env: Mapping[str, str], cwd: Path) -> type[Any]:
-    """A kernel manager whose kernels start with `env`, in the folder `cwd`.
-
-    papermill's kernels otherwise inherit this process's environment, and setting `os.environ`
-    for them would change it for every thread of the process (the embedded server included). The
-    folder likewise: papermill's own `cwd=` changes this process's working directory while a
-    notebook runs, which breaks the relative paths of runs going on in other threads
-    (`--parallel`).
-    """
-    from jupyter_client.manager import AsyncKernelManager
-
-    folder = str(cwd.resolve())
-
-    class KernelWithEnvironment(AsyncKernelManager):
-        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
-            kw.setdefault("env", dict(env))
-            kw.setdefault("cwd", folder)
-            await super().start_kernel(**kw)
-
-    return KernelWithEnvironment
-
-
 def _reported_ids(notebook_path: Path) -> dict[str, Any]:
     """The dict a step shows in its cell tagged `ids` (empty when the cell did not run)."""
     nb = json.loads(notebook_path.read_text(encoding="utf-8"))
@@ -667,28 +652,25 @@ def _describe_failure(
 
 
 def _execute(
-    source: Path,
-    target: Path,
-    parameters: dict[str, Any],
-    timeout: float,
-    kernel_manager_class: type[Any],
+    source: Path, target: Path, parameters: dict[str, Any], timeout: float, kernels: KernelPool
 ) -> dict[str, Any] | None:
     """Run one notebook with papermill; None when it passed, else the error's name/message/cell."""
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from shopper_chat._kernels import execute_notebook
+
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(target),
+        execute_notebook(
+            source,
+            target,
+            kernels,
             parameters=parameters,
             progress_bar=False,
             log_output=False,
-            # No cwd=: the kernel manager starts the kernel in the notebook's folder.
             execution_timeout=timeout,
-            kernel_manager_class=kernel_manager_class,
-            # the kernel's own start-up notices would interleave with the progress lines
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            # written once, when the notebook ends (passed, failed or interrupted), not after
+            # every cell: nobody watches a headless step's notebook fill
+            request_save_on_cell_execute=False,
         )
     except PapermillExecutionError as exc:
         lines = (exc.source or "").strip().splitlines()
@@ -713,20 +695,17 @@ class _Conversation:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.frame: Any = None
+        self.messages: Any = None
         self.fetched_for: tuple[str, str] | None = None
         self.last_error: str | None = None
 
     def refresh(self, ids: Mapping[str, Any]) -> None:
-        from shopper_chat import transcripts
-
         order_id, user_id = ids.get("ORDER_ID"), ids.get("USER_ID")
         if not order_id or not user_id:
             return
         try:
             self.client.set_user(str(user_id))
-            conversation = self.client.chat.messages(str(order_id))
-            self.frame = transcripts.to_frame(conversation)
+            self.messages = self.client.chat.messages(str(order_id))
             self.fetched_for = (str(user_id), str(order_id))
             self.last_error = None
         except Exception as exc:  # keep the last good copy; say why in summary.json
@@ -784,9 +763,11 @@ def execute(
     secret = plan.connection.client_secret
     secret_values = [secret.get_secret_value()] if secret is not None else []
     report(RunStarted(plan))
+    from shopper_chat._kernels import KernelPool
 
     client: Any = None
     conversation: _Conversation | None = None
+    kernels: KernelPool | None = None
     interrupted = False
     try:
         _write_summary(result, plan, started, None, secret_values)
@@ -794,10 +775,15 @@ def execute(
             client = _open_client(plan)
             conversation = _Conversation(client)
             env = kernel_environment(plan.connection, str(client.base_url), environ)
+            kernels = KernelPool(
+                env, plan.source_dir, [plan.source_dir / f"{s.name}.ipynb" for s in plan.steps],
+                # every step but one shows the conversation as a pandas table
+                preload=("pandas",))
+            kernels.top_up()  # the first kernels boot while this process imports papermill
         except Exception as exc:  # e.g. the embedded server could not start: steps are skipped
             result.problems.append(f"Could not start the run: {type(exc).__name__}: {exc}.")
             env = {}
-        _run_steps(result, plan, env, conversation, secret_values, report, started)
+        _run_steps(result, plan, env, kernels, conversation, secret_values, report, started)
     except KeyboardInterrupt:
         interrupted = True
         for entry in result.steps:
@@ -821,6 +807,8 @@ def execute(
         if not interrupted:
             # `latest` is the newest finished run: an interrupted one is not what to look at.
             result.latest = _point_latest(plan.out, folder)
+        if kernels is not None:
+            kernels.close()
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
@@ -834,6 +822,7 @@ def _run_steps(
     result: RunResult,
     plan: Plan,
     env: Mapping[str, str],
+    kernels: KernelPool | None,
     conversation: _Conversation | None,
     secret_values: Sequence[str],
     report: Callable[[Event], None],
@@ -841,9 +830,8 @@ def _run_steps(
 ) -> None:
     width = max(len(s.name) for s in plan.steps) + 2
     status: dict[str, str] = {}
-    unreachable = not env
+    unreachable = not env or kernels is None
     reported_before: dict[str, Any] = {}
-    kernels = _kernel_manager_class(env, plan.source_dir)
     chosen = plan.scenario is None
     if not chosen and not unreachable and result.ids.get("ORDER_ID") and "ORDER_ID" in plan.params:
         chosen = _choose_scenario(result, plan, conversation)  # an existing order (-p ORDER_ID)
@@ -866,8 +854,11 @@ def _run_steps(
         parameters.update({k: v for k, v in plan.scenario_params.items() if k in declared})
         if step.name == "07_chat_panel" and "OUTPUT_DIR" in declared:
             parameters["OUTPUT_DIR"] = str((result.folder / step.name).resolve())
+        if plan.embedded and plan.clock and "POLL_SECONDS" in declared:
+            parameters.setdefault("POLL_SECONDS", FROZEN_CLOCK_POLL_SECONDS)
         entry.parameters = parameters
         entry.notebook = target.name
+        assert kernels is not None
         began = time.monotonic()
         try:
             error = _execute(source, target, parameters, plan.timeout, kernels)
@@ -964,18 +955,18 @@ def _write_transcript(
 ) -> None:
     from shopper_chat import transcripts
 
-    if conversation is None or conversation.frame is None:
+    if conversation is None or conversation.messages is None:
         reason = (conversation.last_error if conversation else None) or "no conversation yet"
         result.transcript = {"written": False, "reason": reason}
         return
+    frame = transcripts.to_frame(conversation.messages)
     info = transcripts.TranscriptInfo(
         order_id=conversation.fetched_for[1] if conversation.fetched_for else "",
         run_id=result.run_id,
         server=result.server,
         date=started,
     )
-    transcripts.write_transcripts(conversation.frame, result.folder, info=info)
-    frame = conversation.frame
+    transcripts.write_transcripts(frame, result.folder, info=info)
     result.transcript = {
         "written": True,
         "files": [f"transcript.{suffix}" for suffix in ("md", "html", "csv", "json")],
@@ -1184,6 +1175,7 @@ def _scenario_printer(stream: TextIO, parallel: int) -> Callable[[Plan, Event], 
 def main(args: argparse.Namespace) -> int:
     """`shopper-chat run`: exit status 0 when every step passed, 1 otherwise, 2 on bad options,
     130 when interrupted."""
+    _without_iri_grammars()
     if getattr(args, "scenario", None) or getattr(args, "parallel", 1) != 1:
         return _main_scenarios(args)
     try:
@@ -1207,6 +1199,18 @@ def main(args: argparse.Namespace) -> int:
               "incomplete.", file=sys.stderr)
         return 130
     return 0 if result.ok else 1
+
+
+def _without_iri_grammars() -> None:
+    """Spare this process a second of start-up that it has no use for.
+
+    papermill imports nbformat, which imports jsonschema, which compiles 38 grammars to check the
+    `iri` string format when the optional package `rfc3987-syntax` is installed (JupyterLab's
+    dependencies bring it). Nothing a run validates uses that format (nbformat's schema does
+    not), so the command's own process goes without that check. The kernels, separate
+    processes, are untouched.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def _plan_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopper_chat import __version__
 from shopper_chat._time import parse_time
+from shopper_chat._workbench import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from .callbacks import CallbackConfig, RetryPolicy
 from .clock import Clock
@@ -55,9 +56,6 @@ __all__ = [
     "serve",
     "start",
 ]
-
-DEFAULT_CLIENT_ID = "shopper-chat-local"
-DEFAULT_CLIENT_SECRET = "shopper-chat-local-secret"  # noqa: S105 - a documented local default
 
 logger = logging.getLogger("shopper_chat.devserver")
 access_logger = logging.getLogger("shopper_chat.devserver.access")
