@@ -8,7 +8,7 @@ the next notebook's kernel while the current notebook runs, and a papermill engi
 Every kernel still runs exactly one notebook, with nothing left from another.
 
     with KernelPool(env, cwd, notebooks) as pool:
-        pool.top_up()  # the first kernels boot while this process imports papermill
+        pool.start()  # the first kernel boots while this process imports papermill
         for notebook in notebooks:
             execute_notebook(notebook, target, pool, parameters={...})
 """
@@ -81,13 +81,15 @@ class KernelPool:
         self._to_launch = [_read(notebook) for notebook in notebooks]
         self._waiting: list[AsyncKernelManager] = []
 
-    def top_up(self) -> None:
-        """Launch kernels until `ahead` of them wait; returns once their processes exist."""
-        run_sync(self.top_up_async)()
+    def start(self) -> None:
+        """Launch the first notebook's kernel alone (so that nothing slows the one the run waits
+        for); the next ones follow once it is ready. Returns once its process exists."""
+        if self._to_launch and not self._waiting:
+            run_sync(self._launch)(self._to_launch.pop(0))
 
-    async def top_up_async(self, **_: Any) -> None:
-        """`top_up`, also the notebook client's hook for when its kernel is ready: the next
-        kernels boot while that notebook runs, not while the run waits for its kernel."""
+    async def top_up(self, **_: Any) -> None:
+        """Launch kernels until `ahead` of them wait: the notebook client's hook for when its
+        kernel is ready, so that the next kernels boot while that notebook runs."""
         while self._to_launch and len(self._waiting) < self.ahead:
             await self._launch(self._to_launch.pop(0))
 
@@ -178,7 +180,7 @@ def _engine() -> str:
             client = OneNotebookClient(
                 nb_man,
                 kernel_pool.take(kernel_name, nb_man.nb),
-                on_notebook_start=kernel_pool.top_up_async,
+                on_notebook_start=kernel_pool.top_up,
                 timeout=execution_timeout,
                 startup_timeout=start_timeout,
                 kernel_name=kernel_name,

@@ -779,7 +779,7 @@ def execute(
                 env, plan.source_dir, [plan.source_dir / f"{s.name}.ipynb" for s in plan.steps],
                 # every step but one shows the conversation as a pandas table
                 preload=("pandas",))
-            kernels.top_up()  # the first kernels boot while this process imports papermill
+            kernels.start()  # the first kernel boots while this process imports papermill
         except Exception as exc:  # e.g. the embedded server could not start: steps are skipped
             result.problems.append(f"Could not start the run: {type(exc).__name__}: {exc}.")
             env = {}
