@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shopper_chat.contract import BatchType, BatchWorkflowState
 
@@ -34,7 +34,10 @@ __all__ = [
 
 
 class TokenRecord(Record):
-    """An issued access token, stored under its hash (the token itself is never stored)."""
+    """An issued access token, stored under its hash (the token itself is never stored). Never
+    changed once issued: frozen, so that every request's lookup is shared (see `Table`)."""
+
+    model_config = ConfigDict(frozen=True)
 
     table = "token"
     token_hash: str
@@ -218,7 +221,12 @@ class ActionRecord(Record):
     `greeted`: what the customer's message said; `entered`: the row moved to a new state, whose
     timers start once it is done); a `timeout` is a timer that waits for the customer and so is
     never fast-forwarded. A timer whose `epoch` is not the conversation's any more is void.
+
+    Never changed once scheduled, only run and deleted: frozen, so that the schedule that every
+    request checks is parsed once per write (see `Table`).
     """
+
+    model_config = ConfigDict(frozen=True)
 
     table = "action"
     id: int

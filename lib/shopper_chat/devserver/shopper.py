@@ -620,6 +620,7 @@ class ScriptedShopper:
         if not 0 <= action.row < len(rows):
             return
         row = rows[action.row]
+        entered = action.entered
         if row.timer:
             # A timer belongs to the state it was set in: any move since makes it void.
             if conversation.epoch != action.epoch or conversation.state != action.state:
@@ -628,7 +629,7 @@ class ScriptedShopper:
                 conversation.state = row.to
                 conversation.epoch += 1
                 conversation.entered_at = self.clock.now()
-                action.entered = True
+                entered = True
         closing = row.event if row.trigger == "on" else None
         chat = self.room.open_chat(action.order_id, closing=closing)
         if chat is None:
@@ -652,7 +653,7 @@ class ScriptedShopper:
             self.room.post_as_shopper(order, body, render(row.image_url, **values))
             conversation.last_said = body
         self._conversations.put(conversation)
-        if action.entered and conversation.epoch == action.epoch + (1 if row.timer else 0):
+        if entered and conversation.epoch == action.epoch + (1 if row.timer else 0):
             self._set_timers(order, conversation)
 
     @staticmethod

@@ -3,7 +3,8 @@
 One connection, guarded by a lock: the HTTP handlers and the scripted shopper's background task
 share it. `transaction()` commits on success and rolls back on any exception, so that a refused
 request changes nothing. `version` counts the writes, so that a reader can tell that nothing
-changed since it last looked.
+changed since it last looked: between two writes, a read asked again is answered from memory
+(`kept`), and a table of records that cannot change (frozen models) parses each record once.
 
 A new record is inserted (`insert`: a key that exists already is an error, never an overwrite)
 and a changed one updated (`update`); a file database is held by one process at a time (an OS
@@ -17,9 +18,9 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -111,6 +112,7 @@ class Record(BaseModel):
 
 
 R = TypeVar("R", bound=Record)
+T = TypeVar("T")
 
 
 class Store:
@@ -119,8 +121,8 @@ class Store:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self.version = 0
-        self._reads: dict[tuple[str, str], list[str]] = {}
-        self._read_version = -1
+        self._kept: dict[Hashable, Any] = {}
+        self._kept_version = -1
         self._lock = threading.RLock()
         self._depth = 0
         # Two servers on one file would each draw ids from their own sequence and overwrite
@@ -224,22 +226,32 @@ class Store:
         """Remove a record (no error when it is absent)."""
         self._write("DELETE FROM records WHERE kind = ? AND id = ?", kind, key)
 
+    def kept(self, key: Hashable, read: Callable[[], T]) -> T:
+        """What `read()` answers, read once per version: until the next write, the same object
+        answers every reader that asks with the same `key` (so no caller may change it). None is
+        not kept (a key that is not stored is looked up again).
+
+        Pollers read the same conversation, and every request the scripted shopper's schedule
+        and its token, again and again between writes. Memory only: the database stays the
+        truth, and a restarted server reads it again.
+        """
+        with self._lock:  # a write meanwhile would leave an older answer kept as the newer one
+            if self._kept_version != self.version:
+                self._kept.clear()
+                self._kept_version = self.version
+            value = self._kept.get(key)
+            if value is None:
+                value = read()
+                if value is not None:
+                    self._kept[key] = value
+            return cast(T, value)
+
     def children(self, kind: str, parent: str) -> list[str]:
-        """The JSON texts of the records of `kind` under `parent`, by `seq` then insertion."""
-        with self._lock:
-            # Pollers read the same conversation again and again between writes: until the next
-            # write, the same read answers the same list (not to be changed by the caller).
-            if self._read_version != self.version:
-                self._reads.clear()
-                self._read_version = self.version
-            texts = self._reads.get((kind, parent))
-            if texts is None:
-                rows = self._conn.execute(
-                    "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
-                    (kind, parent),
-                ).fetchall()
-                texts = self._reads[(kind, parent)] = [text for (text,) in rows]
-            return texts
+        """The JSON texts of the records of `kind` under `parent`, by `seq` then insertion (kept
+        until the next write: not to be changed by the caller)."""
+        return self.kept(("texts", kind, parent), lambda: [text for (text,) in self._conn.execute(
+            "SELECT data FROM records WHERE kind = ? AND parent = ? ORDER BY seq, rowid",
+            (kind, parent))])  # fmt: skip
 
     def unread_children(self, kind: str, parent: str, sender_type: str) -> list[str]:
         """The JSON texts of the records of `kind` under `parent` whose `read` is false and whose
@@ -304,16 +316,28 @@ class Store:
 
 
 class Table(Generic[R]):
-    """One record type's rows: the backend reads and writes typed records, never JSON."""
+    """One record type's rows: the backend reads and writes typed records, never JSON.
+
+    A record type that cannot change once made (a frozen model: tokens, the scripted shopper's
+    actions) is parsed once per version of the store: `get` and `children` answer the same
+    objects until the next write, so that a request that writes nothing parses nothing.
+    """
 
     def __init__(self, store: Store, record: type[R]) -> None:
         self.store = store
         self.record = record
         self.kind = record.table
+        self._shared = bool(record.model_config.get("frozen"))
 
     def get(self, key: str | int) -> R | None:
         """The record with this key, or None."""
-        text = self.store.get(self.kind, str(key))
+        key = str(key)
+        if self._shared:
+            return self.store.kept(("get", self.kind, key), lambda: self._get(key))
+        return self._get(key)
+
+    def _get(self, key: str) -> R | None:
+        text = self.store.get(self.kind, key)
         return None if text is None else self.parse(text)
 
     def exists(self, key: str | int) -> bool:
@@ -326,7 +350,13 @@ class Table(Generic[R]):
         return None if text is None else self.parse(text)
 
     def children(self, parent: str) -> list[R]:
-        """The records under `parent`, in their order."""
+        """The records under `parent`, in their order (of a frozen type: the same list until the
+        next write, not to be changed by the caller)."""
+        if self._shared:
+            return self.store.kept(("children", self.kind, parent), lambda: self._children(parent))
+        return self._children(parent)
+
+    def _children(self, parent: str) -> list[R]:
         return [self.parse(t) for t in self.store.children(self.kind, parent)]
 
     def unread(self, parent: str, sender_type: str) -> list[R]:
