@@ -82,7 +82,7 @@ def main() -> None:
                   f"papermill x{len(steps)} empty {floors[-1]:.1f} s, "
                   f"ratio {runs[-1] / floors[-1]:.2f}", flush=True)
     run, floor = statistics.median(runs), statistics.median(floors)
-    ratios = [r / f for r, f in zip(runs, floors)]
+    ratios = [r / f for r, f in zip(runs, floors, strict=True)]
     print(f"\nmedian: run {run:.1f} s, floor {floor:.1f} s "
           f"({floor / len(steps):.2f} s per empty notebook); ratio per pair "
           f"{min(ratios):.2f}-{max(ratios):.2f}, median {statistics.median(ratios):.2f} "

@@ -2,10 +2,10 @@
 
 A headless run executes its notebooks one after the other, each in a kernel of its own. Starting a
 kernel (a Python process importing IPython, then answering its first request) takes about a
-second, and stopping one politely can take seconds more. The runner keeps a `KernelPool`: it starts
-the next notebook's kernel while the current notebook runs, and a papermill engine of its own (see
-`execute_notebook`) runs each notebook in a kernel taken from the pool, then stops that kernel at once.
-Every kernel still runs exactly one notebook, with nothing left from another.
+second, and stopping one politely can take seconds more. The runner keeps a `KernelPool`: the next
+notebooks' kernels boot while the current notebook runs, and a papermill engine of its own (see
+`execute_notebook`) runs each notebook in a kernel taken from the pool, then stops that kernel at
+once. Every kernel still runs exactly one notebook, with nothing left from another.
 
     with KernelPool(env, cwd, notebooks) as pool:
         pool.start()  # the first kernel boots while this process imports papermill
@@ -73,7 +73,7 @@ class KernelPool:
     """
 
     def __init__(self, env: Mapping[str, str], cwd: Path, notebooks: Sequence[Path], *,
-                 ahead: int = 3, preload: Sequence[str] = ()) -> None:  # fmt: skip
+                 ahead: int = 2, preload: Sequence[str] = ()) -> None:  # fmt: skip
         self.env = dict(env)
         self.cwd = str(cwd.resolve())
         self.ahead = ahead
@@ -152,7 +152,7 @@ def _engine() -> str:
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
 
-    class OneNotebookClient(PapermillNotebookClient):
+    class OneNotebookClient(PapermillNotebookClient):  # type: ignore[misc]
         """papermill's notebook client on a kernel from the pool, which it stops when done."""
 
         def __init__(self, nb_man: Any, km: AsyncKernelManager, **kw: Any) -> None:
@@ -160,11 +160,11 @@ def _engine() -> str:
             # nbclient stops only the kernels it started; this one was the notebook's alone
             self.owns_km = True
 
-    class PooledEngine(NBClientEngine):
+    class PooledEngine(NBClientEngine):  # type: ignore[misc]
         """papermill's nbclient engine, running the notebook in a kernel from `kernel_pool`."""
 
         @classmethod
-        def execute_managed_notebook(  # type: ignore[override]
+        def execute_managed_notebook(
             cls,
             nb_man: Any,
             kernel_name: str,
