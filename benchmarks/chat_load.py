@@ -2,7 +2,7 @@
 and 500 concurrent pollers, beside the stack's own ceiling and a trivial route of the server.
 
     .venv/bin/python benchmarks/chat_load.py [--duration 5] [--pollers 1 50 200 500]
-        [--modes saturate interval]
+        [--modes saturate interval] [--rounds 3]
 
 The ceiling is a minimal Starlette app (one route, no middleware) on uvicorn with the development
 server's settings, in its own process, answering the very bytes of the chat GET; the trivial
@@ -10,6 +10,9 @@ route is the development server's own `/_emulator/health`. When `npx` is present
 (`@stoplight/prism-cli`, installed with npm under `benchmarks/node_modules` on first use, which
 is git-ignored) serves the committed `openapi.json` as a peer, stateless: it answers the chat GET
 with the document's example (one message); when `npx` is absent the script says so and goes on.
+Each case is measured `--rounds` times, the chat GET and the ceiling in turn first; the ratios are
+printed per round with their median, since one 5 s case on a shared 2-CPU machine moves by tens
+of percent.
 
 The server is `shopper-chat serve` in its own process; the load comes from another process: an
 asyncio driver with one keep-alive connection per poller, writing ready-made HTTP/1.1 requests
@@ -248,6 +251,16 @@ def _scenario(base_url: str, pid: int, path: str, token: str, pollers: int, inte
     }
 
 
+def _ratios(chat: list[dict[str, Any]], other: list[dict[str, Any]]) -> str:
+    """The throughput ratio of each round, and their median."""
+    import statistics
+
+    ratios = [a["rps"] / b["rps"] for a, b in zip(chat, other, strict=True)]
+    if len(ratios) == 1:
+        return f"{ratios[0]:.2f}"
+    return f"{statistics.median(ratios):.2f} ({' / '.join(f'{r:.2f}' for r in ratios)})"
+
+
 def main() -> None:
     from _common import CLOCK, machine, order_with_messages, serve, user_token
 
@@ -256,6 +269,8 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, nargs="+", default=[1, 50, 200, 500])
     parser.add_argument("--modes", nargs="+", default=["saturate", "interval"],
                         choices=["saturate", "interval"])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times each case is measured, chat and ceiling in turn first")
     options = parser.parse_args()
     print(f"machine: {machine()}")
     with serve("--seed", "7", "--clock", CLOCK, "--no-shopper") as (base_url, pid):
@@ -276,25 +291,28 @@ def main() -> None:
                 interval = 0.0 if mode == "saturate" else 1.0
                 print(header)
                 for pollers in options.pollers:
-                    rows = {}
-                    for route, url, srv, path, auth in (
+                    rows: dict[str, list[dict[str, Any]]] = {}
+                    cases = [
                         ("chat", base_url, pid, chat, token),
                         ("ceiling", ceiling_url, ceiling_pid, "/", ""),
                         ("trivial", base_url, pid, "/_emulator/health", ""),
                         *([("prism", prism[0], prism[1], chat, "x")] if prism else []),
-                    ):
-                        r = _scenario(url, srv, path, auth, pollers, interval, options.duration)
-                        rows[route] = r
-                        kinds = f" {r['error_kinds']}" if r["errors"] else ""
-                        print(f"{mode:<10}{pollers:>8}  {route:<8}{r['rps']:>8.0f}"
-                              f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>7}"
-                              f"{r['server_cpu_pct']:>8.0f}%{r['driver_cpu_pct']:>8.0f}%{kinds}",
-                              flush=True)
-                    chat_rps = rows["chat"]["rps"]
-                    print(f"{'':<10}{'':>8}  chat/ceiling: {chat_rps / rows['ceiling']['rps']:.2f}"
-                          f", chat/trivial: {chat_rps / rows['trivial']['rps']:.2f}"
-                          + (f", chat/prism: {chat_rps / rows['prism']['rps']:.2f}"
-                             if "prism" in rows else ""), flush=True)
+                    ]
+                    for round_ in range(options.rounds):
+                        # chat and its ceiling side by side, in turn first, each round
+                        order = cases if round_ % 2 == 0 else [cases[1], cases[0], *cases[2:]]
+                        for route, url, srv, path, auth in order:
+                            r = _scenario(url, srv, path, auth, pollers, interval,
+                                          options.duration)
+                            rows.setdefault(route, []).append(r)
+                            kinds = f" {r['error_kinds']}" if r["errors"] else ""
+                            print(f"{mode:<10}{pollers:>8}  {route:<8}{r['rps']:>8.0f}"
+                                  f"{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>7}"
+                                  f"{r['server_cpu_pct']:>8.0f}%{r['driver_cpu_pct']:>8.0f}%"
+                                  f"{kinds}", flush=True)
+                    print(f"{'':<10}{'':>8}  " + ", ".join(
+                        f"chat/{other}: {_ratios(rows['chat'], rows[other])}"
+                        for other in rows if other != "chat"), flush=True)
                 print()
 
 
