@@ -522,8 +522,9 @@ def plan_run(
     missing = [s.name for s in steps if not (source_dir / f"{s.name}.ipynb").is_file()]
     if missing:
         raise OptionError(f"no notebook {missing[0]}.ipynb in {source_dir}")
-    declared = {s.name: _notebook_parameters(source_dir / f"{s.name}.ipynb") for s in steps}
-    given = _check_params(given, steps, declared)
+    if given:  # (reading the notebooks' parameters imports papermill: only when there is a need)
+        declared = {s.name: _notebook_parameters(source_dir / f"{s.name}.ipynb") for s in steps}
+        given = _check_params(given, steps, declared)
     return Plan(
         run_id=new_run_id(),
         out=out_dir,
