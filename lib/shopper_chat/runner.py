@@ -208,6 +208,9 @@ class Plan:
     """Batch states to move the order through after the steps (the scenario's `finish`)."""
     shared_embedded: bool = False
     """`connection.base_url` is an embedded server started for several scenario runs."""
+    kernels_ahead: int = 2
+    """Kernels booting while a step runs (see `shopper_chat._kernels`): one when runs go side by
+    side (`--parallel`), which overlap their kernels already."""
 
     @property
     def folder(self) -> Path:
@@ -778,6 +781,7 @@ def execute(
             env = kernel_environment(plan.connection, str(client.base_url), environ)
             kernels = KernelPool(
                 env, plan.source_dir, [plan.source_dir / f"{s.name}.ipynb" for s in plan.steps],
+                ahead=plan.kernels_ahead,
                 # every step but one shows the conversation as a pandas table
                 preload=("pandas",))
             kernels.start()  # the first kernel boots while this process imports papermill
@@ -1122,6 +1126,8 @@ def execute_scenarios(
         owner = _open_client(plans[0])  # starts the embedded server the runs share
         shared = replace(plans[0].connection, base_url=str(owner.base_url))
         plans = [replace(p, connection=shared, shared_embedded=True) for p in plans]
+    if parallel > 1:
+        plans = [replace(p, kernels_ahead=1) for p in plans]
     try:
         def one(plan: Plan) -> RunResult:
             return execute(plan, lambda event: report(plan, event))
