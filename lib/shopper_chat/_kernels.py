@@ -7,7 +7,7 @@ notebooks' kernels boot while the current notebook runs, and a papermill engine 
 `execute_notebook`) runs each notebook in a kernel taken from the pool, then stops that kernel at
 once. Every kernel still runs exactly one notebook, with nothing left from another.
 
-    with KernelPool(env, cwd, notebooks) as pool:
+    with KernelPool(env, cwd, notebooks, packages=["shopper_chat"]) as pool:
         pool.start()  # the first kernel boots while this process imports papermill
         for notebook in notebooks:
             execute_notebook(notebook, target, pool, parameters={...})
@@ -66,18 +66,23 @@ class KernelPool:
 
     The pool launches kernels for `notebooks` in order, keeping `ahead` of them launched and not
     yet taken: that many boot while a notebook runs. Each starts with `env`, in `cwd`, and imports
-    as it starts the modules its notebook's cells import at top level and those of `preload`
-    (into `sys.modules`, not into the notebook's namespace; a module that fails to import is left
-    for the notebook to report). A kernel goes to the next notebook run with its kernel name, so a
-    skipped notebook's kernel serves the one after it.
+    as it starts the modules of `preload`, and those of `packages` that its notebook's cells import
+    at top level (into `sys.modules`, not into the notebook's namespace; a module that fails to
+    import is left for the notebook to report). Other imports keep their place in the notebook:
+    a module imported earlier than the notebook says could see another state (an environment
+    variable, a parameter a cell sets), so only packages known to import without side effects are
+    named. A kernel goes to the next notebook run with its kernel name, so a skipped notebook's
+    kernel serves the one after it.
     """
 
     def __init__(self, env: Mapping[str, str], cwd: Path, notebooks: Sequence[Path], *,
-                 ahead: int = 2, preload: Sequence[str] = ()) -> None:  # fmt: skip
+                 ahead: int = 2, preload: Sequence[str] = (),
+                 packages: Sequence[str] = ()) -> None:  # fmt: skip
         self.env = dict(env)
         self.cwd = str(cwd.resolve())
         self.ahead = ahead
         self.preload = tuple(preload)
+        self.packages = tuple(packages)
         self._to_launch = [_read(notebook) for notebook in notebooks]
         self._waiting: list[AsyncKernelManager] = []
 
@@ -106,7 +111,8 @@ class KernelPool:
 
     async def _launch(self, document: Mapping[str, Any], name: str | None = None) -> None:
         arguments = list(KERNEL_ARGUMENTS)
-        modules = dict.fromkeys([*_top_level_imports(document), *self.preload])
+        imported = [m for m in _top_level_imports(document) if m.split(".")[0] in self.packages]
+        modules = dict.fromkeys([*imported, *self.preload])
         if modules:
             code = "".join(f"try:\n import {m}\nexcept Exception:\n pass\n" for m in modules)
             arguments.append(f"--IPKernelApp.exec_lines=exec({code!r}, {{}})")

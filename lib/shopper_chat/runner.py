@@ -782,8 +782,9 @@ def execute(
             kernels = KernelPool(
                 env, plan.source_dir, [plan.source_dir / f"{s.name}.ipynb" for s in plan.steps],
                 ahead=plan.kernels_ahead,
-                # every step but one shows the conversation as a pandas table
-                preload=("pandas",))
+                # every step but one shows the conversation as a pandas table; this package's
+                # modules import without side effects, so as soon as a kernel starts
+                preload=("pandas",), packages=("shopper_chat",))
             kernels.start()  # the first kernel boots while this process imports papermill
         except Exception as exc:  # e.g. the embedded server could not start: steps are skipped
             result.problems.append(f"Could not start the run: {type(exc).__name__}: {exc}.")

@@ -83,6 +83,21 @@ def test_each_notebook_gets_a_fresh_kernel_with_the_pools_env_cwd_and_preloads(
     assert not any(_alive(pid) for pid in pids)
 
 
+@pytest.mark.parametrize(("packages", "early"), [(("wave",), True), ((), False)])
+def test_a_notebooks_own_imports_come_early_only_from_the_packages_named(
+    tmp_path: Path, packages: tuple[str, ...], early: bool
+) -> None:
+    """Importing a module before the cells that come first could change what it sees."""
+    notebook = _notebook(tmp_path / "nb.ipynb", "import json, sys\n"
+                         "print(json.dumps({'wave': 'wave' in sys.modules}))", "import wave")
+    target = tmp_path / "out.ipynb"
+    with KernelPool(dict(os.environ), tmp_path, [notebook], packages=packages) as pool:
+        pool.start()
+        execute_notebook(notebook, target, pool, progress_bar=False)
+    cells = json.loads(target.read_text(encoding="utf-8"))["cells"]
+    assert json.loads("".join(cells[0]["outputs"][0]["text"])) == {"wave": early}
+
+
 def test_a_kernel_nobody_took_is_stopped_when_the_pool_closes(tmp_path: Path) -> None:
     notebooks = [_notebook(tmp_path / f"nb{i}.ipynb", "pass") for i in range(3)]
     pool = KernelPool(dict(os.environ), tmp_path, notebooks, ahead=2)
