@@ -38,6 +38,7 @@ one rule of `shopper_chat._workbench.resolve_connection`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -84,7 +85,7 @@ from shopper_chat.contract import (
 
 if TYPE_CHECKING:
     import pandas as pd
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, FormatChecker
     from jsonschema.exceptions import ValidationError as SchemaError
 
 __all__ = [
@@ -296,6 +297,18 @@ def _date_time(value: object) -> bool:
     return not isinstance(value, str) or bool(_RFC3339.match(value))
 
 
+@functools.cache
+def _formats() -> FormatChecker:
+    """The formats checked: date-time alone. jsonschema is imported here, not with the module:
+    every `shopper-chat` command imports this one for its options, and jsonschema takes a second
+    to import."""
+    from jsonschema import FormatChecker
+
+    formats = FormatChecker(formats=())
+    formats.checks("date-time")(_date_time)
+    return formats
+
+
 def _strict(schema: Any) -> Any:
     """A copy of a schema in which every object with listed properties refuses others: an extra
     field is a difference worth reporting (even though the client keeps it)."""
@@ -326,14 +339,10 @@ class _Document:
         return dict(schema) if isinstance(schema, dict) else None
 
     def validator(self, schema: Mapping[str, Any]) -> Draft202012Validator:
-        # jsonschema is imported here, not with the module: every `shopper-chat` command imports
-        # this one for its options, and jsonschema takes a second to import.
-        from jsonschema import Draft202012Validator, FormatChecker
+        from jsonschema import Draft202012Validator
 
-        formats = FormatChecker(formats=())
-        formats.checks("date-time")(_date_time)
         return Draft202012Validator({**schema, "components": self._components},
-                                    format_checker=formats)
+                                    format_checker=_formats())
 
 
 def _model_of(schema: Mapping[str, Any]) -> type[BaseModel] | None:

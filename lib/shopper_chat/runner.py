@@ -788,8 +788,10 @@ def execute(
             kernels.start()  # the first kernel boots while this process imports papermill
         except Exception as exc:  # e.g. the embedded server could not start: steps are skipped
             result.problems.append(f"Could not start the run: {type(exc).__name__}: {exc}.")
-            env = {}
-        _run_steps(result, plan, env, kernels, conversation, secret_values, report, started)
+            if kernels is not None:
+                kernels.close()
+            kernels = None  # no kernels: every step is skipped
+        _run_steps(result, plan, kernels, conversation, secret_values, report, started)
     except KeyboardInterrupt:
         interrupted = True
         for entry in result.steps:
@@ -827,7 +829,6 @@ def execute(
 def _run_steps(
     result: RunResult,
     plan: Plan,
-    env: Mapping[str, str],
     kernels: KernelPool | None,
     conversation: _Conversation | None,
     secret_values: Sequence[str],
@@ -836,7 +837,7 @@ def _run_steps(
 ) -> None:
     width = max(len(s.name) for s in plan.steps) + 2
     status: dict[str, str] = {}
-    unreachable = not env or kernels is None
+    unreachable = kernels is None
     reported_before: dict[str, Any] = {}
     chosen = plan.scenario is None
     if not chosen and not unreachable and result.ids.get("ORDER_ID") and "ORDER_ID" in plan.params:
@@ -893,7 +894,7 @@ def _run_steps(
             entry.status = "failed"
             entry.error = error
             result.problems.append(
-                _describe_failure(step.name, error, env.get("CONNECT_BASE_URL", ""),
+                _describe_failure(step.name, error, kernels.env["CONNECT_BASE_URL"],
                                   secret_values)
             )
             if error.get("name") in _UNREACHABLE:
@@ -1093,25 +1094,13 @@ def _printer(stream: TextIO) -> Callable[[Event], None]:
     return emit
 
 
-def run(
-    *,
-    base_url: str | None = None,
-    out: str | os.PathLike[str] = "outputs",
-    only: Sequence[str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    seed: int = DEFAULT_SEED,
-    clock: str | None = DEFAULT_CLOCK,
-    notebooks: str | os.PathLike[str] | None = None,
-    params: Mapping[str, Any] | None = None,
-    stream: TextIO | None = None,
-) -> RunResult:
-    """Plan, run and print (to `stream`, default stdout): `shopper-chat run` from Python.
+def run(*, stream: TextIO | None = None, **options: Any) -> RunResult:
+    """Plan, run and print (to `stream`, default stdout): `shopper-chat run` from Python, with
+    `plan_run`'s options.
 
     Raises `OptionError` before anything is written, and `RunInterrupted` after Ctrl-C.
     """
-    plan = plan_run(base_url=base_url, out=out, only=only, timeout=timeout, seed=seed,
-                    clock=clock, notebooks=notebooks, params=params)
-    return execute(plan, _printer(stream or sys.stdout))
+    return execute(plan_run(**options), _printer(stream or sys.stdout))
 
 
 def execute_scenarios(

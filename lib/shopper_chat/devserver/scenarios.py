@@ -28,7 +28,6 @@ keeps each order's state and acts.
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ import yaml
 
 from shopper_chat import contract
 
-from .shopper import SCENARIO_PLACEHOLDERS, SCRIPT, SILENT
+from .shopper import SCENARIO_PLACEHOLDERS, SCRIPT, SILENT, read_document
 
 __all__ = [
     "BUILT_IN",
@@ -465,14 +464,7 @@ def _transition(r: _Reader, row: Any, key: str, intents: set[str],
 def load_scenario(source: str | Path) -> Scenario:
     """A scenario from a YAML or JSON file."""
     path = Path(source)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the scenario {path}: {exc.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else read_yaml(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"the scenario {path} is not valid YAML/JSON: {exc}") from None
+    data = read_document(path, "the scenario", ScenarioError, read_yaml)
     return parse_scenario(data, source=str(path), name=str(path))
 
 

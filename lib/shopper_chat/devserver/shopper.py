@@ -31,7 +31,7 @@ import json
 import re
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,16 +290,21 @@ def load_script(source: str | Path | Mapping[str, Any] | None = None) -> Shopper
         return default_script()
     if isinstance(source, Mapping):
         return parse_script(source)
-    path = Path(source)
+    return parse_script(read_document(Path(source), "the shopper script", ScriptError))
+
+
+def read_document(path: Path, what: str, error: type[Exception],
+                  load_yaml: Callable[[str], Any] = yaml.safe_load) -> Any:  # fmt: skip
+    """The JSON (by its suffix) or YAML document in a file; `error` says what it is (`what`) when
+    the file cannot be read or parsed."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScriptError(f"cannot read the shopper script {path}: {exc.strerror}") from None
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        return json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise ScriptError(f"the shopper script {path} is not valid YAML/JSON: {exc}") from None
-    return parse_script(data)
+        raise error(f"{what} {path} is not valid YAML/JSON: {exc}") from None
 
 
 def default_script() -> ShopperScript:
