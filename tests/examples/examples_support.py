@@ -29,12 +29,11 @@ from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
+from support import CONNECT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 VENV = Path(sys.prefix)
-CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET",
-               "CONNECT_USER_TOKEN")
 DEFAULT_PORT = 8765
 """`shopper-chat serve`'s port, which the README's shell examples use."""
 

@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
-from examples_support import ROOT, clean_env, stop_group
+from examples_support import ROOT, clean_env
+from support import ServeProcess, free_port
 
 SCRIPT = ROOT / "examples" / "curl_walkthrough.sh"
-CLI = Path(sys.executable).with_name("shopper-chat")
 CLIENT_ID = "walkthrough-client"
 CLIENT_SECRET = "walkthrough-secret-never-printed"
 
@@ -29,38 +24,15 @@ def tools() -> None:
                     f"(`make test` does, on Debian as root).", pytrace=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
     """`shopper-chat serve` with credentials of its own (so the script must be given them)."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--port", str(port)],
-        env=clean_env(CONNECT_CLIENT_ID=CLIENT_ID, CONNECT_CLIENT_SECRET=CLIENT_SECRET),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    serving = ServeProcess(env={"CONNECT_CLIENT_ID": CLIENT_ID,
+                                "CONNECT_CLIENT_SECRET": CLIENT_SECRET}).start()
     try:
-        while True:
-            try:
-                if httpx.get(f"{base_url}/_emulator/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("shopper-chat serve did not start", pytrace=False)
-            time.sleep(0.05)
-        yield base_url
+        yield serving.base_url
     finally:
-        stop_group(process)
-        if process.stderr is not None:
-            process.stderr.close()
+        serving.stop()
 
 
 def walkthrough(**env: str) -> subprocess.CompletedProcess[str]:
@@ -131,7 +103,7 @@ def test_the_first_failure_stops_it_with_one_line(server: str) -> None:
 
 
 def test_no_server_no_answer() -> None:
-    done = walkthrough(CONNECT_BASE_URL=f"http://127.0.0.1:{_free_port()}")
+    done = walkthrough(CONNECT_BASE_URL=f"http://127.0.0.1:{free_port()}")
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert "no answer from http://127.0.0.1:" in line and "(is the server running?)" in line

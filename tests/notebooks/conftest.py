@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from notebook_runs import CONNECT_ENV, Run
+from notebook_runs import Run
+from support import CONNECT_ENV
 
 
 @pytest.fixture(scope="session")

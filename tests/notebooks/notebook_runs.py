@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import CLI, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
-CLI = Path(sys.executable).with_name("shopper-chat")
-CONNECT_ENV = (
-    "CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET", "CONNECT_USER_TOKEN"
-)
 
 
 @dataclass
@@ -36,13 +31,6 @@ class Run:
 
     def transcript(self) -> list[dict[str, Any]]:
         return json.loads((self.folder / "transcript.json").read_text(encoding="utf-8"))
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any Connect settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in CONNECT_ENV}
-    env.update(extra)
-    return env
 
 
 def run_cli(out: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 240) -> Run:

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,8 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from notebook_runs import CLI, ROOT, Run, clean_env, run_cli
+from notebook_runs import ROOT, Run, run_cli
 from shopper_chat.devserver import DEFAULT_CLIENT_SECRET
+from support import CLI, ServeProcess, clean_env, free_port
 
 GREETING = "Hi, this is Zelma, your shopper. I'm just getting started on your shopping list."
 CUSTOMER_IMAGE = "https://example.com/images/green-bananas.jpg"
@@ -32,12 +32,6 @@ def conversation(run: Run) -> list[tuple[str, str, str, bool]]:
         (m["sender_role"], m["body"], LOCAL_SERVER.sub("", m["image"]), bool(m["read"]))
         for m in run.transcript()
     ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_embedded_run_writes_notebooks_transcript_and_summary(embedded_run: Run) -> None:
@@ -85,39 +79,11 @@ def test_no_secret_or_token_in_any_file_of_a_run(embedded_run: Run) -> None:
 @pytest.fixture()
 def serve_process() -> Iterator[str]:
     """`shopper-chat serve` in its own process, with the run's default seed and clock."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), "--seed", "7",
-         "--clock", "2026-01-15T17:00:00Z"],
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    server = ServeProcess(["--seed", "7", "--clock", "2026-01-15T17:00:00Z"]).start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base_url}/_emulator/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                _, err = process.communicate(timeout=5)
-                pytest.fail(f"shopper-chat serve did not start: {err.strip()[-500:]}",
-                            pytrace=False)
-            time.sleep(0.1)
-        yield base_url
+        yield server.base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        server.stop()
 
 
 def test_run_against_shopper_chat_serve_gives_the_same_transcript(

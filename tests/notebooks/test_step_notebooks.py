@@ -10,7 +10,8 @@ from pathlib import Path
 
 import papermill
 import pytest
-from notebook_runs import NOTEBOOKS, clean_env
+from notebook_runs import NOTEBOOKS
+from support import clean_env
 
 STEPS = sorted(NOTEBOOKS.glob("0[0-6]_*.ipynb"))
 TEMPLATED = [*STEPS, NOTEBOOKS / "08_push_instead_of_poll.ipynb"]

@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,16 +42,10 @@ class Lab:
         return f"{self.url}/lab/tree/{name}?token={self.token}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def run_jupyter_lab(root: Path, env: dict[str, str], work: Path) -> Iterator[Lab]:
     """JupyterLab on loopback serving `root`, with a private settings folder; always stopped."""
-    port = _free_port()
+    port = free_port()
     token = secrets.token_hex(16)
     settings = work / "lab-settings"
     # No news pop-up over the notebook (it would also end up in the screenshot).

@@ -2,104 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+import support
 from shopper_chat.devserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = Path(sys.executable).with_name("shopper-chat")
-CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET",
-               "CONNECT_USER_TOKEN")
 SEED = 7
 CLOCK = "2026-01-15T17:00:00Z"
 CHAT_GLOB = "/v2/post_checkout/chat/*"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any Connect settings, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in CONNECT_ENV}
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
-class ServeProcess:
-    """`shopper-chat serve` as a subprocess; `start()` waits for its health route."""
+class ServeProcess(support.ServeProcess):
+    """`shopper-chat serve` in its own process, with its fault rules at hand."""
 
-    args: list[str] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[str] | None = None
     added: list[dict[str, Any]] = field(default_factory=list)
     """The fault rules added, as the server answered them (ids from 1)."""
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServeProcess:
-        if not CLI.exists():
-            pytest.fail(f"{CLI} is missing: install the project (`make install`).", pytrace=False)
-        self.process = subprocess.Popen(
-            [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
-            env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base_url}/_emulator/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("shopper-chat serve did not start", pytrace=False)
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        """Kill it at once (SIGKILL): no graceful shutdown, as in a crash."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        self.process = None
-
-    def stop(self) -> str:
-        """Stop it; returns what it wrote to stderr."""
-        if self.process is None:
-            return ""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        err = self.process.stderr.read() if self.process.stderr is not None else ""
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        self.process = None
-        return err or ""
 
     def add_fault(self, **rule: Any) -> None:
         answer = httpx.post(f"{self.base_url}/_emulator/faults", json=rule, timeout=5)

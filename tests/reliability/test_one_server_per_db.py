@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from reliability_support import CLI, ServeProcess, clean_env, free_port
+from reliability_support import ServeProcess
+from support import CLI, clean_env, free_port
 
 
 def _second_serve(db: Path) -> subprocess.CompletedProcess[str]:

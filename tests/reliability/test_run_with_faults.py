@@ -18,18 +18,17 @@ from typing import Any
 
 import pytest
 from reliability_support import (
-    CLI,
     CLOCK,
     ROOT,
     SEED,
     ServeProcess,
     add_faults,
-    clean_env,
     client_kwargs,
     token_hashes,
     tokens_in,
 )
 from shopper_chat.devserver import DEFAULT_CLIENT_SECRET
+from support import CLI, clean_env
 
 
 @dataclass
