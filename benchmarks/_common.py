@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -44,25 +44,24 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(*args: str) -> Iterator[tuple[str, int]]:
-    """`shopper-chat serve` in its own process: yields (base URL, pid)."""
-    port = free_port()
+def running(command: Sequence[str], port: int, ready: Callable[[str], bool], what: str,
+            timeout: float = 60) -> Iterator[tuple[str, int]]:
+    """`command`, listening on `port`, in its own process, without Connect settings: yields
+    (base URL, pid) once `ready(base URL)` is true; terminated after."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
-    process = subprocess.Popen(
-        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(list(command), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{base_url}/_emulator/health", timeout=1).status_code == 200:
+                if ready(base_url):
                     break
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("shopper-chat serve did not start")
+                raise RuntimeError(f"{what} did not start")
             time.sleep(0.05)
         yield base_url, process.pid
     finally:
@@ -72,6 +71,15 @@ def serve(*args: str) -> Iterator[tuple[str, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def serve(*args: str) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """`shopper-chat serve` in its own process: yields (base URL, pid)."""
+    port = free_port()
+    return running(
+        [str(CLI), "serve", "--host", "127.0.0.1", "--port", str(port), *args], port,
+        lambda url: httpx.get(f"{url}/_emulator/health", timeout=1).status_code == 200,
+        "shopper-chat serve", timeout=30)
 
 
 def user_token(base_url: str, user_id: str) -> str:

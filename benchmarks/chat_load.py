@@ -145,7 +145,7 @@ def _ceiling(body: bytes) -> Any:
     import tempfile
 
     import httpx
-    from _common import free_port
+    from _common import free_port, running
 
     @contextlib.contextmanager
     def run() -> Any:
@@ -153,23 +153,10 @@ def _ceiling(body: bytes) -> Any:
             f.write(body)
             f.flush()
             port = free_port()
-            process = subprocess.Popen([sys.executable, __file__, "--ceiling", str(port), f.name],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            base_url = f"http://127.0.0.1:{port}"
-            try:
-                for _ in range(600):
-                    try:
-                        if httpx.get(base_url + "/", timeout=1).content == body:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.05)
-                else:
-                    raise RuntimeError("the ceiling app did not start")
-                yield base_url, process.pid
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
+            with running([sys.executable, __file__, "--ceiling", str(port), f.name], port,
+                         lambda url: httpx.get(url + "/", timeout=1).content == body,
+                         "the ceiling app", timeout=30) as started:
+                yield started
 
     return run()
 
@@ -181,7 +168,7 @@ def _prism() -> Any:
     import shutil
 
     import httpx
-    from _common import ROOT, free_port
+    from _common import ROOT, free_port, running
 
     @contextlib.contextmanager
     def run() -> Any:
@@ -196,25 +183,13 @@ def _prism() -> Any:
                             "@stoplight/prism-cli"], check=True, capture_output=True)
         port = free_port()
         # The Node process itself (not npx), so that its CPU time can be read.
-        process = subprocess.Popen([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port),
-                                    "-v", "error", str(ROOT / "openapi.json")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(1200):
-                try:
-                    if httpx.get(f"{base_url}/v2/post_checkout/chat/{ORDER}/messages", timeout=1,
-                                 headers={"Authorization": "Bearer x"}).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.05)
-            else:
-                raise RuntimeError("Prism did not start")
-            yield base_url, process.pid
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        with running([str(prism), "mock", "-h", "127.0.0.1", "-p", str(port), "-v", "error",
+                      str(ROOT / "openapi.json")], port,
+                     lambda url: httpx.get(f"{url}/v2/post_checkout/chat/{ORDER}/messages",
+                                           timeout=1, headers={"Authorization": "Bearer x"}
+                                           ).status_code == 200,
+                     "Prism") as started:
+            yield started
 
     return run()
 
