@@ -92,11 +92,11 @@ DEFAULT_CLOCK = "2026-01-15T17:00:00Z"
 DEFAULT_TIMEOUT = 600.0
 MAX_TIMEOUT = 86400.0
 IDS_TAG = "ids"
+"""Tag of the cell whose output is the step's ids, a dict literal (`{"ORDER_ID": "...", ...}`)."""
 # On the embedded server's frozen clock, whatever the scripted shopper has to say is there at the
 # first poll (its actions run at the next request; only a moved clock makes more due), so a step
 # declaring `POLL_SECONDS` polls once rather than for its default window (kept on a real clock).
 FROZEN_CLOCK_POLL_SECONDS = 0.1
-"""Tag of the cell whose output is the step's ids, a dict literal (`{"ORDER_ID": "...", ...}`)."""
 CONNECT_ENV = ("CONNECT_BASE_URL", "CONNECT_CLIENT_ID", "CONNECT_CLIENT_SECRET",
                "CONNECT_USER_TOKEN")
 ORDER_IDS = ("USER_ID", "ORDER_ID")
