@@ -121,6 +121,9 @@ def default_port() -> Iterator[None]:
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with socket.socket() as probe:
+            # as the server binds: a connection of an earlier example left in TIME_WAIT is no
+            # listener, and must not count as one
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", DEFAULT_PORT))
             except OSError:
